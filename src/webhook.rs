@@ -1,0 +1,425 @@
+//! Webhook parsing: Meta's WhatsApp status webhook body, validated into one verdict per status item.
+//!
+//! A body that is not a WhatsApp webhook is an error for the whole body; a bad status item is
+//! only that item's verdict, so one bad item never blocks the rest of a batch (Meta retries the
+//! whole POST for days when an endpoint fails).
+
+use crate::status::{Event, EventKind, PgTimestamp};
+use chrono::{DateTime, Datelike, TimeZone, Utc};
+use serde_json::{Map, Value};
+use std::fmt;
+
+/// Seconds from the unix epoch to PostgreSQL's epoch, 2000-01-01 00:00 UTC.
+const POSTGRES_EPOCH_UNIX_SECONDS: i64 = 946_684_800;
+
+/// The body was not a WhatsApp Business Account webhook.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PayloadError(pub String);
+
+impl fmt::Display for PayloadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// One entry of a failed status' `errors[]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FailureDetail {
+    pub code: Option<i32>,
+    pub title: Option<String>,
+    pub message: Option<String>,
+    pub details: Option<String>,
+}
+
+/// What a status item turned out to be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// A status this extension tracks; `failures` holds `errors[]` of a failed status.
+    Event { event: Event, failures: Vec<FailureDetail> },
+    /// A status it does not track (`deleted`, `warning`, or anything new).
+    Ignored,
+    /// Missing or malformed id, status or timestamp.
+    Invalid { reason: String },
+}
+
+/// One item of a `value.statuses[]` array, in body order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusItem {
+    pub whatsapp_message_id: Option<String>,
+    pub status: Option<String>,
+    pub verdict: Verdict,
+}
+
+/// Parses a webhook body (JSON text) into its status items.
+pub fn parse_webhook(body: &str) -> Result<Vec<StatusItem>, PayloadError> {
+    let value: Value = serde_json::from_str(body)
+        .map_err(|error| PayloadError(format!("webhook body is not valid JSON: {error}")))?;
+    status_items(&value)
+}
+
+/// Walks every `entry[].changes[]` whose `field` is `messages`, and every `value.statuses[]` in it.
+pub fn status_items(body: &Value) -> Result<Vec<StatusItem>, PayloadError> {
+    let body = body.as_object().ok_or_else(|| {
+        PayloadError(format!(
+            "webhook body must be a JSON object, not {}",
+            json_kind(body)
+        ))
+    })?;
+    match body.get("object") {
+        Some(Value::String(object)) if object == "whatsapp_business_account" => {}
+        other => {
+            return Err(PayloadError(format!(
+                "webhook body must have \"object\": \"whatsapp_business_account\", found {}",
+                describe(other)
+            )))
+        }
+    }
+    let entries = array_field(body, "entry", "webhook body")?;
+    let mut items = Vec::new();
+    for (entry_index, entry) in entries.iter().enumerate() {
+        let place = format!("entry[{entry_index}]");
+        let entry = object(entry, &place)?;
+        for (change_index, change) in array_field(entry, "changes", &place)?.iter().enumerate() {
+            let place = format!("{place}.changes[{change_index}]");
+            let change = object(change, &place)?;
+            match change.get("field") {
+                Some(Value::String(field)) if field == "messages" => {}
+                Some(Value::String(_)) => continue,
+                other => {
+                    return Err(PayloadError(format!(
+                        "{place}.field must be a string, found {}",
+                        describe(other)
+                    )))
+                }
+            }
+            let value_place = format!("{place}.value");
+            let value = object(change.get("value").unwrap_or(&Value::Null), &value_place)?;
+            match value.get("statuses") {
+                None => {}
+                Some(Value::Array(statuses)) => items.extend(statuses.iter().map(status_item)),
+                Some(other) => {
+                    return Err(PayloadError(format!(
+                        "{value_place}.statuses must be an array, found {}",
+                        json_kind(other)
+                    )))
+                }
+            }
+        }
+    }
+    Ok(items)
+}
+
+fn status_item(item: &Value) -> StatusItem {
+    let Some(item) = item.as_object() else {
+        return StatusItem {
+            whatsapp_message_id: None,
+            status: None,
+            verdict: invalid(format!("status item must be an object, found {}", json_kind(item))),
+        };
+    };
+    let whatsapp_message_id = item.get("id").and_then(Value::as_str).map(str::to_owned);
+    let status = item.get("status").and_then(Value::as_str).map(str::to_owned);
+    let verdict = match (&whatsapp_message_id, &status) {
+        (None, _) => invalid(format!("id must be a string, found {}", describe(item.get("id")))),
+        (Some(id), _) if id.is_empty() => invalid("id is empty".to_owned()),
+        (_, None) => invalid(format!(
+            "status must be a string, found {}",
+            describe(item.get("status"))
+        )),
+        (Some(_), Some(status)) => match EventKind::parse(status) {
+            None => Verdict::Ignored,
+            Some(kind) => match parse_timestamp(item.get("timestamp")) {
+                Err(reason) => invalid(reason),
+                Ok(occurred_at) => Verdict::Event {
+                    event: Event { kind, occurred_at },
+                    failures: if kind == EventKind::Failed {
+                        failure_details(item.get("errors"))
+                    } else {
+                        Vec::new()
+                    },
+                },
+            },
+        },
+    };
+    StatusItem { whatsapp_message_id, status, verdict }
+}
+
+/// Meta sends `timestamp` as unix seconds in a string of digits.
+fn parse_timestamp(value: Option<&Value>) -> Result<PgTimestamp, String> {
+    let text = match value {
+        Some(Value::String(text)) => text,
+        other => return Err(format!("timestamp must be a string of unix seconds, found {}", describe(other))),
+    };
+    if text.is_empty() || text.len() > 12 || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("timestamp must be unix seconds (digits only), found \"{}\"", truncated(text)));
+    }
+    let seconds: i64 = text.parse().map_err(|_| format!("timestamp \"{text}\" is out of range"))?;
+    let at: DateTime<Utc> = Utc
+        .timestamp_opt(seconds, 0)
+        .single()
+        .filter(|at| at.year() <= 9999)
+        .ok_or_else(|| format!("timestamp \"{text}\" is out of range (after year 9999)"))?;
+    Ok((at.timestamp() - POSTGRES_EPOCH_UNIX_SECONDS) * 1_000_000)
+}
+
+fn failure_details(errors: Option<&Value>) -> Vec<FailureDetail> {
+    let Some(Value::Array(errors)) = errors else { return Vec::new() };
+    errors
+        .iter()
+        .filter_map(Value::as_object)
+        .map(|error| FailureDetail {
+            code: error.get("code").and_then(Value::as_i64).and_then(|code| i32::try_from(code).ok()),
+            title: error.get("title").and_then(Value::as_str).map(str::to_owned),
+            message: error.get("message").and_then(Value::as_str).map(str::to_owned),
+            details: error
+                .get("error_data")
+                .and_then(|data| data.get("details"))
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+        })
+        .filter(|detail| detail.code.is_some() || detail.title.is_some())
+        .collect()
+}
+
+fn invalid(reason: String) -> Verdict {
+    Verdict::Invalid { reason }
+}
+
+fn object<'a>(value: &'a Value, place: &str) -> Result<&'a Map<String, Value>, PayloadError> {
+    value
+        .as_object()
+        .ok_or_else(|| PayloadError(format!("{place} must be an object, found {}", json_kind(value))))
+}
+
+fn array_field<'a>(
+    parent: &'a Map<String, Value>,
+    field: &str,
+    place: &str,
+) -> Result<&'a Vec<Value>, PayloadError> {
+    match parent.get(field) {
+        Some(Value::Array(items)) => Ok(items),
+        other => Err(PayloadError(format!(
+            "{place} must have an array \"{field}\", found {}",
+            describe(other)
+        ))),
+    }
+}
+
+fn json_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn describe(value: Option<&Value>) -> String {
+    match value {
+        None => "nothing".to_owned(),
+        Some(Value::String(text)) => format!("\"{}\"", truncated(text)),
+        Some(other) => json_kind(other).to_owned(),
+    }
+}
+
+/// Keeps error messages short when a body carries huge strings.
+fn truncated(text: &str) -> String {
+    const LIMIT: usize = 64;
+    match text.char_indices().nth(LIMIT) {
+        None => text.to_owned(),
+        Some((cut, _)) => format!("{}...", &text[..cut]),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture(name: &str) -> String {
+        let path = format!("{}/tests/fixtures/whatsapp/{name}", env!("CARGO_MANIFEST_DIR"));
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+
+    fn unix_to_pg(seconds: i64) -> PgTimestamp {
+        (seconds - POSTGRES_EPOCH_UNIX_SECONDS) * 1_000_000
+    }
+
+    #[test]
+    fn sent_with_pricing_is_one_sent_event() {
+        let items = parse_webhook(&fixture("sent_with_pricing.json")).unwrap();
+        assert_eq!(items.len(), 1);
+        assert_eq!(
+            items[0].whatsapp_message_id.as_deref(),
+            Some("wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQUFERjg0NDEzNDdFODU3MUMxMAA=")
+        );
+        assert_eq!(
+            items[0].verdict,
+            Verdict::Event {
+                event: Event { kind: EventKind::Sent, occurred_at: unix_to_pg(1750030073) },
+                failures: vec![],
+            }
+        );
+    }
+
+    #[test]
+    fn failed_status_keeps_its_error_details() {
+        let items = parse_webhook(&fixture("failed_131049.json")).unwrap();
+        let Verdict::Event { event, failures } = &items[0].verdict else { panic!("{items:?}") };
+        assert_eq!(event.kind, EventKind::Failed);
+        assert_eq!(event.occurred_at, unix_to_pg(1751142888));
+        assert_eq!(failures.len(), 1);
+        assert_eq!(failures[0].code, Some(131049));
+        assert_eq!(
+            failures[0].title.as_deref(),
+            Some("This message was not delivered to maintain healthy ecosystem engagement.")
+        );
+        assert!(failures[0].details.as_deref().unwrap().starts_with("In order to maintain"));
+    }
+
+    #[test]
+    fn mixed_batch_keeps_order_ignores_calls_and_untracked_statuses() {
+        let items = parse_webhook(&fixture("mixed_batch.json")).unwrap();
+        let summary: Vec<(&str, &str, &str)> = items
+            .iter()
+            .map(|item| {
+                let verdict = match item.verdict {
+                    Verdict::Event { .. } => "event",
+                    Verdict::Ignored => "ignored",
+                    Verdict::Invalid { .. } => "invalid",
+                };
+                (
+                    item.whatsapp_message_id.as_deref().unwrap(),
+                    item.status.as_deref().unwrap(),
+                    verdict,
+                )
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                ("wamid.A1", "read", "event"),
+                ("wamid.A1", "delivered", "event"),
+                ("wamid.A2", "delivered", "event"),
+                ("wamid.A2", "delivered", "event"),
+                ("wamid.A3", "played", "event"),
+                ("wamid.A4", "warning", "ignored"),
+                ("wamid.UNKNOWN", "sent", "event"),
+            ]
+        );
+    }
+
+    #[test]
+    fn read_fixture_is_a_read_event() {
+        let items = parse_webhook(&fixture("read.json")).unwrap();
+        assert!(matches!(
+            items[0].verdict,
+            Verdict::Event { event: Event { kind: EventKind::Read, .. }, .. }
+        ));
+    }
+
+    fn body_with_statuses(statuses: &str) -> String {
+        format!(
+            r#"{{"object":"whatsapp_business_account","entry":[{{"id":"1","changes":[{{"field":"messages","value":{{"statuses":{statuses}}}}}]}}]}}"#
+        )
+    }
+
+    fn only_verdict(statuses: &str) -> Verdict {
+        let items = parse_webhook(&body_with_statuses(statuses)).unwrap();
+        assert_eq!(items.len(), 1);
+        items.into_iter().next().unwrap().verdict
+    }
+
+    #[test]
+    fn bad_items_are_invalid_not_errors() {
+        for statuses in [
+            r#"[{"status":"sent","timestamp":"1"}]"#,
+            r#"[{"id":"","status":"sent","timestamp":"1"}]"#,
+            r#"[{"id":42,"status":"sent","timestamp":"1"}]"#,
+            r#"[{"id":"w","timestamp":"1"}]"#,
+            r#"[{"id":"w","status":7,"timestamp":"1"}]"#,
+            r#"[{"id":"w","status":"sent"}]"#,
+            r#"[{"id":"w","status":"sent","timestamp":1750030073}]"#,
+            r#"[{"id":"w","status":"sent","timestamp":"-5"}]"#,
+            r#"[{"id":"w","status":"sent","timestamp":"17e8"}]"#,
+            r#"[{"id":"w","status":"sent","timestamp":" 1"}]"#,
+            r#"[{"id":"w","status":"sent","timestamp":"99999999999999999999"}]"#,
+            r#"[{"id":"w","status":"sent","timestamp":"999999999999"}]"#,
+            r#"["not an object"]"#,
+        ] {
+            assert!(
+                matches!(only_verdict(statuses), Verdict::Invalid { .. }),
+                "{statuses} should be invalid"
+            );
+        }
+    }
+
+    #[test]
+    fn untracked_statuses_are_ignored() {
+        for status in ["deleted", "warning", "RINGING", "Delivered", "pending"] {
+            let statuses = format!(r#"[{{"id":"w","status":"{status}","timestamp":"1"}}]"#);
+            assert_eq!(only_verdict(&statuses), Verdict::Ignored, "{status}");
+        }
+    }
+
+    #[test]
+    fn epoch_and_far_future_timestamps_convert_exactly() {
+        let verdict = only_verdict(r#"[{"id":"w","status":"sent","timestamp":"0"}]"#);
+        let Verdict::Event { event, .. } = verdict else { panic!() };
+        assert_eq!(event.occurred_at, -POSTGRES_EPOCH_UNIX_SECONDS * 1_000_000);
+        let verdict = only_verdict(r#"[{"id":"w","status":"sent","timestamp":"253402300799"}]"#);
+        assert!(matches!(verdict, Verdict::Event { .. }), "9999-12-31 is accepted");
+    }
+
+    #[test]
+    fn bodies_that_are_not_webhooks_are_errors() {
+        for body in [
+            "[]",
+            "\"text\"",
+            "42",
+            "not json",
+            r#"{"entry":[]}"#,
+            r#"{"object":"page","entry":[]}"#,
+            r#"{"object":"whatsapp_business_account"}"#,
+            r#"{"object":"whatsapp_business_account","entry":{}}"#,
+            r#"{"object":"whatsapp_business_account","entry":[7]}"#,
+            r#"{"object":"whatsapp_business_account","entry":[{"changes":"x"}]}"#,
+            r#"{"object":"whatsapp_business_account","entry":[{"changes":[{"value":{}}]}]}"#,
+            r#"{"object":"whatsapp_business_account","entry":[{"changes":[{"field":"messages","value":[]}]}]}"#,
+            r#"{"object":"whatsapp_business_account","entry":[{"changes":[{"field":"messages","value":{"statuses":{}}}]}]}"#,
+        ] {
+            assert!(parse_webhook(body).is_err(), "{body} should be rejected");
+        }
+        let error = parse_webhook(r#"{"object":"page","entry":[]}"#).unwrap_err();
+        assert!(error.0.contains("whatsapp_business_account"), "{error}");
+    }
+
+    #[test]
+    fn messages_without_statuses_and_other_fields_yield_nothing() {
+        let body = r#"{"object":"whatsapp_business_account","entry":[{"changes":[
+            {"field":"messages","value":{"messages":[{"id":"in.1"}]}},
+            {"field":"calls","value":{"statuses":[{"id":"c","status":"sent","timestamp":"1"}]}}]}]}"#;
+        assert_eq!(parse_webhook(body).unwrap(), vec![]);
+    }
+
+    #[test]
+    fn deep_nesting_and_huge_strings_do_not_panic() {
+        let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        assert!(parse_webhook(&deep).is_err());
+        let huge = "x".repeat(1 << 20);
+        let verdict = only_verdict(&format!(r#"[{{"id":"w","status":"sent","timestamp":"{huge}"}}]"#));
+        let Verdict::Invalid { reason } = verdict else { panic!() };
+        assert!(reason.len() < 200, "reason is truncated: {} bytes", reason.len());
+    }
+
+    #[test]
+    fn ten_thousand_statuses_parse() {
+        let statuses: Vec<String> = (0..10_000)
+            .map(|i| format!(r#"{{"id":"wamid.{i}","status":"delivered","timestamp":"1750030100"}}"#))
+            .collect();
+        let items = parse_webhook(&body_with_statuses(&format!("[{}]", statuses.join(",")))).unwrap();
+        assert_eq!(items.len(), 10_000);
+        assert_eq!(items[9_999].whatsapp_message_id.as_deref(), Some("wamid.9999"));
+    }
+}
