@@ -208,6 +208,23 @@ impl RowState {
         RowState { status: self.status.max(event.kind.status()), times }
     }
 
+    /// The row that has seen everything both rows have: for several rows sharing one message id.
+    pub fn join(&self, other: &RowState) -> RowState {
+        let earliest_of = |a: Option<PgTimestamp>, b: Option<PgTimestamp>| match (a, b) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        RowState {
+            status: self.status.max(other.status),
+            times: Timestamps {
+                sent_at: earliest_of(self.times.sent_at, other.times.sent_at),
+                delivered_at: earliest_of(self.times.delivered_at, other.times.delivered_at),
+                read_at: earliest_of(self.times.read_at, other.times.read_at),
+                failed_at: earliest_of(self.times.failed_at, other.times.failed_at),
+            },
+        }
+    }
+
     /// Applies `event` and says what it did.
     pub fn apply(&self, event: &Event) -> (RowState, Outcome) {
         let next = self.with_event(event);
@@ -326,6 +343,21 @@ mod tests {
 
     fn arb_start() -> impl Strategy<Value = RowState> {
         prop::sample::select(Status::ALL.to_vec()).prop_map(RowState::new)
+    }
+
+    proptest! {
+        #[test]
+        fn joining_rows_equals_applying_all_their_events_to_one(
+            events in prop::collection::vec(arb_event(), 0..12),
+            split in 0usize..12,
+        ) {
+            let split = split.min(events.len());
+            let start = RowState::new(Status::Pending);
+            let (left, _) = start.apply_all(&events[..split]);
+            let (right, _) = start.apply_all(&events[split..]);
+            let (whole, _) = start.apply_all(&events);
+            prop_assert_eq!(left.join(&right), whole);
+        }
     }
 
     proptest! {

@@ -1,0 +1,63 @@
+-- The functions users call, implemented in Rust. Each pins its search_path in its body (after
+-- resolving NULL table arguments on the caller's search_path) or, for the trigger, in its
+-- definition.
+
+CREATE FUNCTION campaign_counters.count_recipients() RETURNS trigger
+    LANGUAGE c SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'count_recipients_wrapper';
+COMMENT ON FUNCTION campaign_counters.count_recipients() IS
+    'Statement trigger installed by attach(): adds each write''s net counter change per campaign, in campaign id order, as the extension owner.';
+REVOKE EXECUTE ON FUNCTION campaign_counters.count_recipients() FROM PUBLIC;
+
+CREATE FUNCTION campaign_counters.attach(recipients regclass DEFAULT NULL, campaigns regclass DEFAULT NULL)
+    RETURNS void LANGUAGE c VOLATILE
+    AS 'MODULE_PATHNAME', 'attach_wrapper';
+COMMENT ON FUNCTION campaign_counters.attach(regclass, regclass) IS
+    'Validates a recipients/campaigns table pair, installs the counter triggers, records the pair and recounts once. NULL means campaign_recipients / marketing_campaigns on the search_path. Needs ownership of both tables.';
+
+CREATE FUNCTION campaign_counters.detach(recipients regclass DEFAULT NULL)
+    RETURNS void LANGUAGE c VOLATILE
+    AS 'MODULE_PATHNAME', 'detach_wrapper';
+COMMENT ON FUNCTION campaign_counters.detach(regclass) IS
+    'Removes the counter triggers of an attached recipients table and forgets it (with its parked events and failure details). NULL means campaign_recipients on the search_path.';
+
+CREATE FUNCTION campaign_counters.recalc_campaign_counters(campaign_id text DEFAULT NULL, campaigns regclass DEFAULT NULL)
+    RETURNS bigint LANGUAGE c VOLATILE
+    AS 'MODULE_PATHNAME', 'recalc_campaign_counters_wrapper';
+COMMENT ON FUNCTION campaign_counters.recalc_campaign_counters(text, regclass) IS
+    'Recounts one campaign (id as text) or all in one pass with the trigger''s rules, locking campaign rows in id order, writes only counters that differ and returns how many campaigns changed. campaigns NULL means the only attachment.';
+
+CREATE FUNCTION campaign_counters.verify_campaign_counters(campaign_id text DEFAULT NULL, campaigns regclass DEFAULT NULL)
+    RETURNS TABLE (campaign_id text, counter text, stored bigint, actual bigint)
+    LANGUAGE c VOLATILE
+    AS 'MODULE_PATHNAME', 'verify_campaign_counters_wrapper';
+COMMENT ON FUNCTION campaign_counters.verify_campaign_counters(text, regclass) IS
+    'Reports every counter whose stored value differs from a recount with the trigger''s rules (one row each); writes and locks nothing.';
+
+CREATE FUNCTION campaign_counters.apply_recipient_status(
+        whatsapp_message_id text, status text, occurred_at timestamptz DEFAULT now(), recipients regclass DEFAULT NULL)
+    RETURNS text LANGUAGE c VOLATILE
+    AS 'MODULE_PATHNAME', 'apply_recipient_status_wrapper';
+COMMENT ON FUNCTION campaign_counters.apply_recipient_status(text, text, timestamptz, regclass) IS
+    'Applies one status event (sent, delivered, read, played, failed) idempotently and in any order: status only moves up, each timestamp keeps its earliest time. Returns applied, duplicate, stale or parked (no recipient has the id yet).';
+
+CREATE FUNCTION campaign_counters.apply_whatsapp_webhook(payload jsonb, recipients regclass DEFAULT NULL)
+    RETURNS TABLE (whatsapp_message_id text, status text, outcome text)
+    LANGUAGE c VOLATILE
+    AS 'MODULE_PATHNAME', 'apply_whatsapp_webhook_wrapper';
+COMMENT ON FUNCTION campaign_counters.apply_whatsapp_webhook(jsonb, regclass) IS
+    'Applies every status of a raw Meta WhatsApp webhook body in one set-based pass; one row per status item with its outcome (applied, duplicate, stale, parked, ignored, invalid). Stores errors[] of failed statuses.';
+
+CREATE FUNCTION campaign_counters.purge_parked_events(older_than interval DEFAULT '7 days')
+    RETURNS bigint LANGUAGE c VOLATILE
+    AS 'MODULE_PATHNAME', 'purge_parked_events_wrapper';
+COMMENT ON FUNCTION campaign_counters.purge_parked_events(interval) IS
+    'Deletes parked events older than the given age (Meta stops retrying after 7 days) and returns how many.';
+REVOKE EXECUTE ON FUNCTION campaign_counters.purge_parked_events(interval) FROM PUBLIC;
+
+CREATE FUNCTION campaign_counters.failure_reasons(campaign_id text, campaigns regclass DEFAULT NULL)
+    RETURNS TABLE (code integer, title text, recipients bigint)
+    LANGUAGE c VOLATILE
+    AS 'MODULE_PATHNAME', 'failure_reasons_wrapper';
+COMMENT ON FUNCTION campaign_counters.failure_reasons(text, regclass) IS
+    'Why a campaign''s messages failed: failed recipients per Meta error code and title, most frequent first; failures without details count as "no details".';

@@ -1,0 +1,42 @@
+-- The extension's own tables. Applications never write them directly: attach/detach and the
+-- status functions do, as the extension owner. pg_dump keeps their rows.
+
+CREATE TABLE campaign_counters.attachments (
+    recipients  regclass    PRIMARY KEY,
+    campaigns   regclass    NOT NULL UNIQUE,
+    attached_at timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE campaign_counters.attachments IS
+    'Recipients tables whose writes keep the counters of their campaigns table; one row per attach().';
+SELECT pg_catalog.pg_extension_config_dump('campaign_counters.attachments', '');
+
+CREATE TABLE campaign_counters.parked_events (
+    recipients          regclass    NOT NULL,
+    whatsapp_message_id text        NOT NULL,
+    status              text        NOT NULL,
+    occurred_at         timestamptz NOT NULL,
+    parked_at           timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (recipients, whatsapp_message_id, status, occurred_at)
+);
+CREATE INDEX parked_events_parked_at_idx ON campaign_counters.parked_events (parked_at);
+COMMENT ON TABLE campaign_counters.parked_events IS
+    'Status events for message ids no recipient has yet; applied and removed when a recipient gets the id.';
+SELECT pg_catalog.pg_extension_config_dump('campaign_counters.parked_events', '');
+
+CREATE TABLE campaign_counters.recipient_failures (
+    recipients          regclass    NOT NULL,
+    whatsapp_message_id text        NOT NULL,
+    code                integer     NOT NULL,
+    title               text,
+    message             text,
+    details             text,
+    failed_at           timestamptz NOT NULL,
+    PRIMARY KEY (recipients, whatsapp_message_id, code)
+);
+COMMENT ON TABLE campaign_counters.recipient_failures IS
+    'Meta''s errors[] of failed statuses (code, title, message, error_data.details), per message id.';
+SELECT pg_catalog.pg_extension_config_dump('campaign_counters.recipient_failures', '');
+
+REVOKE ALL ON campaign_counters.attachments, campaign_counters.parked_events,
+              campaign_counters.recipient_failures FROM PUBLIC;
+GRANT SELECT ON campaign_counters.attachments TO PUBLIC;

@@ -1,0 +1,401 @@
+//! Applying status events: apply_recipient_status, apply_whatsapp_webhook, parked events and failure details, all through one set-based merge.
+
+use crate::session::{as_extension_owner, pinned, raise};
+use crate::shape::{chosen_attachment, Attachment, Lookup};
+use crate::status::{Event, EventKind, Outcome, PgTimestamp, RowState, Status, Timestamps};
+use crate::webhook::{parse_webhook, FailureDetail, StatusItem, Verdict};
+use pgrx::datum::DatumWithOid;
+use pgrx::prelude::*;
+use pgrx::{pg_sys, PgSqlErrorCode};
+use std::collections::BTreeMap;
+
+/// One event for one message id.
+pub struct Incoming {
+    pub message_id: String,
+    pub event: Event,
+}
+
+/// What happened to one event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Applied {
+    Row(Outcome),
+    /// No recipient has the id yet; the event waits in campaign_counters.parked_events.
+    Parked,
+}
+
+impl Applied {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Applied::Row(outcome) => outcome.as_str(),
+            Applied::Parked => "parked",
+        }
+    }
+}
+
+fn timestamp(value: Option<TimestampWithTimeZone>) -> Option<PgTimestamp> {
+    value.map(|t| t.into_inner())
+}
+
+fn timestamp_datum(values: Vec<Option<PgTimestamp>>) -> DatumWithOid<'static> {
+    let values: Vec<Option<TimestampWithTimeZone>> = values
+        .into_iter()
+        .map(|value| value.map(|micros| TimestampWithTimeZone::try_from(micros).expect("a stored timestamp")))
+        .collect();
+    values.into()
+}
+
+/// Applies `events` in the order given to the recipients of `attachment`: one statement reads
+/// and locks the rows (in message-id order, so concurrent batches never deadlock on them), the
+/// merge happens here, and one UPDATE writes the rows that change. Returns each event's outcome.
+pub fn apply_events(attachment: &Attachment, events: &[Incoming]) -> Vec<Applied> {
+    if events.is_empty() {
+        return Vec::new();
+    }
+    let mut ids: Vec<&str> = events.iter().map(|incoming| incoming.message_id.as_str()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+
+    Spi::connect_mut(|client| {
+        let plans = attachment.apply_plans(client);
+        let mut rows: BTreeMap<String, RowState> = BTreeMap::new();
+        for row in client.update(&plans.lock_rows, None, &[ids.into()]).expect("locking recipients") {
+            let Some(id) = row.get::<String>(1).expect("id") else { continue };
+            let status = row
+                .get::<&str>(2)
+                .expect("status")
+                .and_then(|text| Status::parse(text.as_bytes()))
+                .unwrap_or(Status::Pending);
+            let times = Timestamps {
+                sent_at: timestamp(row.get(3).expect("sent_at")),
+                delivered_at: timestamp(row.get(4).expect("delivered_at")),
+                read_at: timestamp(row.get(5).expect("read_at")),
+                failed_at: timestamp(row.get(6).expect("failed_at")),
+            };
+            let state = RowState { status, times };
+            rows.entry(id).and_modify(|seen| *seen = seen.join(&state)).or_insert(state);
+        }
+
+        let before = rows.clone();
+        let outcomes: Vec<Applied> = events
+            .iter()
+            .map(|incoming| match rows.get_mut(&incoming.message_id) {
+                Some(row) => {
+                    let (next, outcome) = row.apply(&incoming.event);
+                    *row = next;
+                    Applied::Row(outcome)
+                }
+                None => Applied::Parked,
+            })
+            .collect();
+
+        let changed: Vec<(&String, &RowState)> =
+            rows.iter().filter(|(id, row)| before.get(*id) != Some(row)).collect();
+        if !changed.is_empty() {
+            let args = vec![
+                changed.iter().map(|(id, _)| id.as_str()).collect::<Vec<_>>().into(),
+                changed.iter().map(|(_, row)| row.status.as_str()).collect::<Vec<_>>().into(),
+                timestamp_datum(changed.iter().map(|(_, row)| row.times.sent_at).collect()),
+                timestamp_datum(changed.iter().map(|(_, row)| row.times.delivered_at).collect()),
+                timestamp_datum(changed.iter().map(|(_, row)| row.times.read_at).collect()),
+                timestamp_datum(changed.iter().map(|(_, row)| row.times.failed_at).collect()),
+            ];
+            client.update(&plans.write_rows, None, &args).expect("writing recipients");
+        }
+
+        let parked: Vec<&Incoming> = events
+            .iter()
+            .zip(&outcomes)
+            .filter(|(_, outcome)| **outcome == Applied::Parked)
+            .map(|(incoming, _)| incoming)
+            .collect();
+        if !parked.is_empty() {
+            park(attachment, &parked);
+        }
+        outcomes
+    })
+}
+
+fn park(attachment: &Attachment, events: &[&Incoming]) {
+    let args = vec![
+        attachment.recipients.into(),
+        events.iter().map(|incoming| incoming.message_id.as_str()).collect::<Vec<_>>().into(),
+        events.iter().map(|incoming| incoming.event.kind.as_str()).collect::<Vec<_>>().into(),
+        timestamp_datum(events.iter().map(|incoming| Some(incoming.event.occurred_at)).collect()),
+    ];
+    as_extension_owner(|| {
+        Spi::run_with_args(
+            "INSERT INTO campaign_counters.parked_events (recipients, whatsapp_message_id, status, occurred_at)
+             SELECT $1::regclass, id, status, occurred_at
+               FROM unnest($2::text[], $3::text[], $4::timestamptz[]) AS event(id, status, occurred_at)
+             ON CONFLICT DO NOTHING",
+            &args,
+        )
+        .expect("parking events")
+    });
+}
+
+/// Whether any event waits for a recipient of `recipients`: the trigger asks this before it
+/// collects the message ids a statement assigned.
+pub fn any_parked(recipients: pg_sys::Oid) -> bool {
+    Spi::get_one_with_args::<bool>(
+        "SELECT EXISTS (SELECT FROM campaign_counters.parked_events WHERE recipients = $1::regclass)",
+        &[recipients.into()],
+    )
+    .ok()
+    .flatten()
+    .unwrap_or(false)
+}
+
+/// Applies and removes the parked events of message ids that recipients just got.
+pub fn apply_parked(attachment: &Attachment, message_ids: Vec<String>) {
+    let mut waiting = Vec::new();
+    Spi::connect_mut(|client| {
+        let rows = client
+            .update(
+                "DELETE FROM campaign_counters.parked_events
+                  WHERE recipients = $1::regclass AND whatsapp_message_id = ANY($2)
+                 RETURNING whatsapp_message_id, status, occurred_at",
+                None,
+                &[attachment.recipients.into(), message_ids.into()],
+            )
+            .expect("taking parked events");
+        for row in rows {
+            let (Ok(Some(message_id)), Ok(Some(kind)), Ok(Some(occurred_at))) =
+                (row.get::<String>(1), row.get::<&str>(2), row.get::<TimestampWithTimeZone>(3))
+            else {
+                continue;
+            };
+            if let Some(kind) = EventKind::parse(kind) {
+                waiting.push(Incoming { message_id, event: Event { kind, occurred_at: occurred_at.into_inner() } });
+            }
+        }
+    });
+    // Events come back in no particular order; the merge does not depend on it.
+    apply_events(attachment, &waiting);
+}
+
+fn record_failures(attachment: &Attachment, failures: &[(&str, &FailureDetail, PgTimestamp)]) {
+    let with_code: Vec<_> = failures.iter().filter(|(_, detail, _)| detail.code.is_some()).collect();
+    if with_code.is_empty() {
+        return;
+    }
+    let args = vec![
+        attachment.recipients.into(),
+        with_code.iter().map(|(id, _, _)| *id).collect::<Vec<_>>().into(),
+        with_code.iter().map(|(_, detail, _)| detail.code).collect::<Vec<Option<i32>>>().into(),
+        with_code.iter().map(|(_, detail, _)| detail.title.as_deref()).collect::<Vec<_>>().into(),
+        with_code.iter().map(|(_, detail, _)| detail.message.as_deref()).collect::<Vec<_>>().into(),
+        with_code.iter().map(|(_, detail, _)| detail.details.as_deref()).collect::<Vec<_>>().into(),
+        timestamp_datum(with_code.iter().map(|(_, _, at)| Some(*at)).collect()),
+    ];
+    as_extension_owner(|| {
+        Spi::run_with_args(
+            "INSERT INTO campaign_counters.recipient_failures
+                    (recipients, whatsapp_message_id, code, title, message, details, failed_at)
+             SELECT $1::regclass, f.* FROM unnest($2::text[], $3::int4[], $4::text[], $5::text[], $6::text[], $7::timestamptz[]) AS f
+             ON CONFLICT (recipients, whatsapp_message_id, code)
+             DO UPDATE SET failed_at = least(recipient_failures.failed_at, excluded.failed_at)",
+            &args,
+        )
+        .expect("recording failures")
+    });
+}
+
+#[pg_extern(sql = false)]
+fn apply_recipient_status(
+    whatsapp_message_id: Option<&str>,
+    status: Option<&str>,
+    occurred_at: Option<TimestampWithTimeZone>,
+    recipients: Option<pg_sys::Oid>,
+) -> &'static str {
+    let (Some(message_id), Some(status)) = (whatsapp_message_id, status) else {
+        raise(
+            PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
+            format!(
+                "{} must not be NULL",
+                if whatsapp_message_id.is_none() { "whatsapp_message_id" } else { "status" }
+            ),
+            None,
+            None,
+        );
+    };
+    let Some(kind) = EventKind::parse(status) else {
+        raise(
+            PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+            format!("unknown status event \"{status}\""),
+            Some(format!("Accepted status events: {}.", EventKind::ACCEPTED)),
+            None,
+        );
+    };
+    let occurred_at = match occurred_at {
+        Some(at) if !at.is_finite() => raise(
+            PgSqlErrorCode::ERRCODE_DATETIME_FIELD_OVERFLOW,
+            "occurred_at must be a finite timestamp",
+            None,
+            None,
+        ),
+        Some(at) => at.into_inner(),
+        None => unsafe { pg_sys::GetCurrentTransactionStartTimestamp() },
+    };
+    pinned(|| {
+        let attachment = chosen_attachment(recipients, Lookup::Recipients);
+        let incoming = [Incoming { message_id: message_id.to_string(), event: Event { kind, occurred_at } }];
+        apply_events(&attachment, &incoming)[0].as_str()
+    })
+}
+
+/// A jsonb argument handed over as its text: serde reads it with clean errors where pgrx's
+/// `JsonB` would panic (for example on nesting deeper than serde_json's limit).
+pub struct JsonbText(String);
+
+impl FromDatum for JsonbText {
+    unsafe fn from_polymorphic_datum(datum: pg_sys::Datum, is_null: bool, _: pg_sys::Oid) -> Option<Self> {
+        if is_null {
+            return None;
+        }
+        let text = pgrx::direct_function_call::<&core::ffi::CStr>(pg_sys::jsonb_out, &[Some(datum)])
+            .expect("jsonb_out returns text");
+        Some(JsonbText(text.to_string_lossy().into_owned()))
+    }
+}
+
+unsafe impl<'fcx> pgrx::callconv::ArgAbi<'fcx> for JsonbText {
+    unsafe fn unbox_arg_unchecked(arg: pgrx::callconv::Arg<'_, 'fcx>) -> Self {
+        unsafe { arg.unbox_arg_using_from_datum() }.expect("payload is not null")
+    }
+}
+
+unsafe impl pgrx::pgrx_sql_entity_graph::metadata::SqlTranslatable for JsonbText {
+    const TYPE_IDENT: &'static str = pgrx::pgrx_resolved_type!(JsonbText);
+    const TYPE_ORIGIN: pgrx::pgrx_sql_entity_graph::metadata::TypeOrigin =
+        pgrx::pgrx_sql_entity_graph::metadata::TypeOrigin::External;
+    const ARGUMENT_SQL: Result<
+        pgrx::pgrx_sql_entity_graph::metadata::SqlMappingRef,
+        pgrx::pgrx_sql_entity_graph::metadata::ArgumentError,
+    > = Ok(pgrx::pgrx_sql_entity_graph::metadata::SqlMappingRef::literal("jsonb"));
+    const RETURN_SQL: Result<
+        pgrx::pgrx_sql_entity_graph::metadata::ReturnsRef,
+        pgrx::pgrx_sql_entity_graph::metadata::ReturnsError,
+    > = Ok(pgrx::pgrx_sql_entity_graph::metadata::ReturnsRef::One(
+        pgrx::pgrx_sql_entity_graph::metadata::SqlMappingRef::literal("jsonb"),
+    ));
+}
+
+#[pg_extern(sql = false)]
+fn apply_whatsapp_webhook(
+    payload: Option<JsonbText>,
+    recipients: Option<pg_sys::Oid>,
+) -> TableIterator<'static, (name!(whatsapp_message_id, Option<String>), name!(status, Option<String>), name!(outcome, String))> {
+    let Some(JsonbText(body)) = payload else {
+        raise(PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED, "payload must not be NULL", None, None);
+    };
+    let items: Vec<StatusItem> = parse_webhook(&body).unwrap_or_else(|error| {
+        raise(
+            PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+            format!("not a WhatsApp status webhook: {error}"),
+            Some("Expected Meta's POST body: {\"object\": \"whatsapp_business_account\", \"entry\": [{\"changes\": [{\"field\": \"messages\", \"value\": {\"statuses\": [...]}}]}]}.".into()),
+            None,
+        )
+    });
+    let results = pinned(|| {
+        let attachment = chosen_attachment(recipients, Lookup::Recipients);
+        let mut incoming = Vec::new();
+        let mut failures = Vec::new();
+        for item in &items {
+            if let (Verdict::Event { event, failures: details }, Some(id)) = (&item.verdict, &item.whatsapp_message_id) {
+                incoming.push(Incoming { message_id: id.clone(), event: *event });
+                failures.extend(details.iter().map(|detail| (id.as_str(), detail, event.occurred_at)));
+            }
+        }
+        let mut applied = apply_events(&attachment, &incoming).into_iter();
+        record_failures(&attachment, &failures);
+        items
+            .iter()
+            .map(|item| {
+                let outcome = match &item.verdict {
+                    Verdict::Event { .. } => applied.next().expect("one outcome per event").as_str(),
+                    Verdict::Ignored => "ignored",
+                    Verdict::Invalid { .. } => "invalid",
+                };
+                (item.whatsapp_message_id.clone(), item.status.clone(), outcome.to_string())
+            })
+            .collect::<Vec<_>>()
+    });
+    TableIterator::new(results)
+}
+
+#[pg_extern(sql = false)]
+fn purge_parked_events(older_than: Option<pgrx::datum::Interval>) -> i64 {
+    let older_than = older_than.unwrap_or_else(|| {
+        raise(PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED, "older_than must not be NULL", None, None)
+    });
+    pinned(|| {
+        Spi::connect_mut(|client| {
+            client
+                .update(
+                    "DELETE FROM campaign_counters.parked_events WHERE parked_at < now() - $1",
+                    None,
+                    &[older_than.into()],
+                )
+                .map(|deleted| deleted.len() as i64)
+        })
+        .expect("purging parked events")
+    })
+}
+
+#[pg_extern(sql = false)]
+fn failure_reasons(
+    campaign_id: Option<&str>,
+    campaigns: Option<pg_sys::Oid>,
+) -> TableIterator<'static, (name!(code, Option<i32>), name!(title, Option<String>), name!(recipients, i64))> {
+    let Some(campaign_id) = campaign_id else {
+        raise(PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED, "campaign_id must not be NULL", None, None);
+    };
+    let rows = pinned(|| {
+        let attachment = chosen_attachment(campaigns, Lookup::Campaigns);
+        // The caller reads their own recipients; the failure details are read as the extension
+        // owner, joined only to the rows the caller could read.
+        let failed: Vec<String> = Spi::connect(|client| {
+            client
+                .select(
+                    &format!(
+                        "SELECT whatsapp_message_id::text FROM {} WHERE campaign_id = CAST($1 AS {}) AND status = 'failed'",
+                        attachment.recipients_name, attachment.id_type_name
+                    ),
+                    None,
+                    &[campaign_id.into()],
+                )
+                .map(|rows| rows.map(|row| row.get::<String>(1).ok().flatten().unwrap_or_default()).collect())
+        })
+        .expect("reading failed recipients");
+        as_extension_owner(|| {
+            Spi::connect(|client| {
+                client
+                    .select(
+                        "WITH failed(id) AS (SELECT unnest($2::text[])),
+                              reasons AS (
+                                SELECT f.code, f.title, failed.id
+                                  FROM failed LEFT JOIN campaign_counters.recipient_failures f
+                                    ON f.recipients = $1::regclass AND f.whatsapp_message_id = failed.id)
+                         SELECT code, coalesce(title, CASE WHEN code IS NULL THEN 'no details' END),
+                                count(DISTINCT id)
+                           FROM reasons GROUP BY 1, 2 ORDER BY 3 DESC, 1",
+                        None,
+                        &[attachment.recipients.into(), failed.into()],
+                    )
+                    .map(|rows| {
+                        rows.map(|row| {
+                            (
+                                row.get::<i32>(1).ok().flatten(),
+                                row.get::<String>(2).ok().flatten(),
+                                row.get::<i64>(3).ok().flatten().unwrap_or(0),
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                    })
+            })
+            .expect("reading failure reasons")
+        })
+    });
+    TableIterator::new(rows)
+}

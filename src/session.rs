@@ -1,0 +1,160 @@
+//! Calling context of the SQL entry points: table-name defaults, the pinned search_path, acting as the extension owner, and error reporting.
+
+use pgrx::prelude::*;
+use pgrx::{pg_sys, PgSqlErrorCode};
+use std::ffi::CString;
+
+/// The search_path every query of the extension runs under, so objects users create in other
+/// schemas (operators, functions, tables named like ours) cannot be picked up instead of the
+/// built-in ones.
+const PINNED_SEARCH_PATH: &str = "pg_catalog, pg_temp";
+
+/// Raises an ERROR with a SQLSTATE, a message and optionally a detail and hint. Never returns.
+pub fn raise(code: PgSqlErrorCode, message: impl Into<String>, detail: Option<String>, hint: Option<&str>) -> ! {
+    let mut report = pgrx::pg_sys::panic::ErrorReport::new(code, message.into(), "campaign_counters");
+    if let Some(detail) = detail {
+        report = report.set_detail(detail);
+    }
+    if let Some(hint) = hint {
+        report = report.set_hint(hint);
+    }
+    report.report(PgLogLevel::ERROR);
+    unreachable!("ERROR does not return")
+}
+
+pub fn notice(message: impl Into<String>) {
+    pgrx::pg_sys::panic::ErrorReport::new(
+        PgSqlErrorCode::ERRCODE_SUCCESSFUL_COMPLETION,
+        message.into(),
+        "campaign_counters",
+    )
+    .report(PgLogLevel::NOTICE);
+}
+
+pub fn warning(message: impl Into<String>, detail: Option<String>) {
+    let mut report = pgrx::pg_sys::panic::ErrorReport::new(
+        PgSqlErrorCode::ERRCODE_WARNING,
+        message.into(),
+        "campaign_counters",
+    );
+    if let Some(detail) = detail {
+        report = report.set_detail(detail);
+    }
+    report.report(PgLogLevel::WARNING);
+}
+
+/// Resolves an optional table argument: the given relation, or `conventional_name` looked up on
+/// the caller's search_path (which must still be in effect, so call this before [`pinned`]).
+pub fn table_or_default(given: Option<pg_sys::Oid>, conventional_name: &str) -> pg_sys::Oid {
+    if let Some(oid) = given {
+        return oid;
+    }
+    let found = Spi::get_one_with_args::<pg_sys::Oid>(
+        "SELECT pg_catalog.to_regclass($1)::pg_catalog.oid",
+        &[conventional_name.into()],
+    )
+    .unwrap_or(None);
+    match found {
+        Some(oid) => oid,
+        None => raise(
+            PgSqlErrorCode::ERRCODE_UNDEFINED_TABLE,
+            format!("relation \"{conventional_name}\" does not exist"),
+            Some(format!(
+                "A NULL table argument means the table \"{conventional_name}\" on the current search_path."
+            )),
+            Some("Pass the table explicitly, for example 'myschema.my_table'."),
+        ),
+    }
+}
+
+/// Runs `body` with search_path pinned to `pg_catalog, pg_temp`, restoring the caller's value on
+/// return; on error the transaction (or subtransaction) abort restores it.
+pub fn pinned<R>(body: impl FnOnce() -> R) -> R {
+    let name = CString::new("search_path").unwrap();
+    let value = CString::new(PINNED_SEARCH_PATH).unwrap();
+    let nest_level = unsafe {
+        let level = pg_sys::NewGUCNestLevel();
+        pg_sys::set_config_option(
+            name.as_ptr(),
+            value.as_ptr(),
+            pg_sys::GucContext::PGC_USERSET,
+            pg_sys::GucSource::PGC_S_SESSION,
+            pg_sys::GucAction::GUC_ACTION_SAVE,
+            true,
+            0,
+            false,
+        );
+        level
+    };
+    let result = body();
+    unsafe { pg_sys::AtEOXact_GUC(true, nest_level) };
+    result
+}
+
+/// The role that owns the extension: writes to the extension's own tables run as this role, so
+/// an application role needs no rights on them.
+fn extension_owner() -> pg_sys::Oid {
+    Spi::get_one::<pg_sys::Oid>(
+        "SELECT extowner FROM pg_catalog.pg_extension WHERE extname = 'campaign_counters'",
+    )
+    .ok()
+    .flatten()
+    .expect("campaign_counters is installed")
+}
+
+/// Runs `body` as the extension owner, then switches back. An error inside `body` aborts the
+/// (sub)transaction, which restores the caller's user id itself.
+pub fn as_extension_owner<R>(body: impl FnOnce() -> R) -> R {
+    let owner = extension_owner();
+    let (mut caller, mut context) = (pg_sys::Oid::INVALID, 0);
+    unsafe {
+        pg_sys::GetUserIdAndSecContext(&mut caller, &mut context);
+        pg_sys::SetUserIdAndSecContext(owner, context | pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32);
+    }
+    let result = body();
+    unsafe { pg_sys::SetUserIdAndSecContext(caller, context) };
+    result
+}
+
+/// `schema.table`, each part quoted only where needed: for messages and for dynamic SQL.
+pub fn qualified_name(relation: pg_sys::Oid) -> String {
+    Spi::get_one_with_args::<String>(
+        "SELECT pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.relname)
+           FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+          WHERE c.oid = $1",
+        &[relation.into()],
+    )
+    .ok()
+    .flatten()
+    .unwrap_or_else(|| {
+        raise(
+            PgSqlErrorCode::ERRCODE_UNDEFINED_TABLE,
+            format!("relation with OID {} does not exist", relation.to_u32()),
+            None,
+            None,
+        )
+    })
+}
+
+pub fn quote_ident(identifier: &str) -> String {
+    pgrx::spi::quote_identifier(identifier)
+}
+
+/// Requires that the current user owns (or is a member of the owner of) `relation`.
+pub fn require_owner(relation: pg_sys::Oid, action: &str) {
+    let owns = Spi::get_one_with_args::<bool>(
+        "SELECT pg_catalog.pg_has_role(c.relowner, 'USAGE') FROM pg_catalog.pg_class c WHERE c.oid = $1",
+        &[relation.into()],
+    )
+    .ok()
+    .flatten()
+    .unwrap_or(false);
+    if !owns {
+        raise(
+            PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
+            format!("must be owner of table {} to {action}", qualified_name(relation)),
+            None,
+            None,
+        );
+    }
+}
