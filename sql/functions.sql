@@ -3,11 +3,10 @@
 -- definition.
 
 CREATE FUNCTION campaign_counters.count_recipients() RETURNS trigger
-    LANGUAGE c SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    LANGUAGE c SET search_path = pg_catalog, pg_temp
     AS 'MODULE_PATHNAME', 'count_recipients_wrapper';
 COMMENT ON FUNCTION campaign_counters.count_recipients() IS
-    'Statement trigger installed by attach(): adds each write''s net counter change per campaign, in campaign id order, as the extension owner.';
-REVOKE EXECUTE ON FUNCTION campaign_counters.count_recipients() FROM PUBLIC;
+    'Statement trigger installed by attach(): adds each write''s net counter change per campaign, in campaign id order, as the owner of the campaigns table.';
 
 CREATE FUNCTION campaign_counters.attach(recipients regclass DEFAULT NULL, campaigns regclass DEFAULT NULL)
     RETURNS void LANGUAGE c VOLATILE

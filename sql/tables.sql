@@ -40,3 +40,5 @@ SELECT pg_catalog.pg_extension_config_dump('campaign_counters.recipient_failures
 REVOKE ALL ON campaign_counters.attachments, campaign_counters.parked_events,
               campaign_counters.recipient_failures FROM PUBLIC;
 GRANT SELECT ON campaign_counters.attachments TO PUBLIC;
+-- Application roles call the functions; each checks the rights its work needs.
+GRANT USAGE ON SCHEMA campaign_counters TO PUBLIC;

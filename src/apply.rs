@@ -1,9 +1,9 @@
 //! Applying status events: apply_recipient_status, apply_whatsapp_webhook, parked events and failure details, all through one set-based merge.
 
-use crate::session::{as_extension_owner, pinned, raise};
+use crate::session::{as_extension_owner, as_role, pinned, raise};
 use crate::shape::{chosen_attachment, Attachment, Lookup};
 use crate::status::{Event, EventKind, Outcome, PgTimestamp, RowState, Status, Timestamps};
-use crate::webhook::{parse_webhook, FailureDetail, StatusItem, Verdict};
+use crate::webhook::{parse_webhook, MAX_MESSAGE_ID_BYTES, FailureDetail, StatusItem, Verdict};
 use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
 use pgrx::{pg_sys, PgSqlErrorCode};
@@ -137,19 +137,20 @@ fn park(attachment: &Attachment, events: &[&Incoming]) {
 /// Whether any event waits for a recipient of `recipients`: the trigger asks this before it
 /// collects the message ids a statement assigned.
 pub fn any_parked(recipients: pg_sys::Oid) -> bool {
-    Spi::get_one_with_args::<bool>(
+    as_extension_owner(|| Spi::get_one_with_args::<bool>(
         "SELECT EXISTS (SELECT FROM campaign_counters.parked_events WHERE recipients = $1::regclass)",
         &[recipients.into()],
     )
     .ok()
     .flatten()
-    .unwrap_or(false)
+    .unwrap_or(false))
 }
 
-/// Applies and removes the parked events of message ids that recipients just got.
+/// Applies and removes the parked events of message ids that recipients just got: taken from the
+/// extension's table as its owner, applied as the recipients' owner.
 pub fn apply_parked(attachment: &Attachment, message_ids: Vec<String>) {
     let mut waiting = Vec::new();
-    Spi::connect_mut(|client| {
+    as_extension_owner(|| Spi::connect_mut(|client| {
         let rows = client
             .update(
                 "DELETE FROM campaign_counters.parked_events
@@ -169,9 +170,9 @@ pub fn apply_parked(attachment: &Attachment, message_ids: Vec<String>) {
                 waiting.push(Incoming { message_id, event: Event { kind, occurred_at: occurred_at.into_inner() } });
             }
         }
-    });
+    }));
     // Events come back in no particular order; the merge does not depend on it.
-    apply_events(attachment, &waiting);
+    as_role(attachment.recipients_owner, || apply_events(attachment, &waiting));
 }
 
 fn record_failures(attachment: &Attachment, failures: &[(&str, &FailureDetail, PgTimestamp)]) {
@@ -219,6 +220,14 @@ fn apply_recipient_status(
             None,
         );
     };
+    if message_id.is_empty() || message_id.len() > MAX_MESSAGE_ID_BYTES {
+        raise(
+            PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+            format!("whatsapp_message_id must have 1 to {MAX_MESSAGE_ID_BYTES} bytes, not {}", message_id.len()),
+            None,
+            None,
+        );
+    }
     let Some(kind) = EventKind::parse(status) else {
         raise(
             PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,

@@ -132,7 +132,7 @@ fn require_known_statuses(recipients: pg_sys::Oid) {
         raise(
             PgSqlErrorCode::ERRCODE_CHECK_VIOLATION,
             format!(
-                "{count} rows of {} have a status outside the accepted ones, for example \"{example}\"",
+                "{count} recipients of {} have a status outside the accepted ones, for example \"{example}\"",
                 qualified_name(recipients)
             ),
             Some(format!("Accepted statuses: {}.", Status::ACCEPTED)),

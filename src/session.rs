@@ -93,7 +93,7 @@ pub fn pinned<R>(body: impl FnOnce() -> R) -> R {
 
 /// The role that owns the extension: writes to the extension's own tables run as this role, so
 /// an application role needs no rights on them.
-fn extension_owner() -> pg_sys::Oid {
+pub fn extension_owner() -> pg_sys::Oid {
     Spi::get_one::<pg_sys::Oid>(
         "SELECT extowner FROM pg_catalog.pg_extension WHERE extname = 'campaign_counters'",
     )
@@ -102,18 +102,46 @@ fn extension_owner() -> pg_sys::Oid {
     .expect("campaign_counters is installed")
 }
 
-/// Runs `body` as the extension owner, then switches back. An error inside `body` aborts the
+/// The role that owns `relation`.
+pub fn owner_of(relation: pg_sys::Oid) -> pg_sys::Oid {
+    Spi::get_one_with_args::<pg_sys::Oid>(
+        "SELECT relowner FROM pg_catalog.pg_class WHERE oid = $1",
+        &[relation.into()],
+    )
+    .ok()
+    .flatten()
+    .unwrap_or_else(|| {
+        raise(
+            PgSqlErrorCode::ERRCODE_UNDEFINED_TABLE,
+            format!("relation with OID {} does not exist", relation.to_u32()),
+            None,
+            None,
+        )
+    })
+}
+
+/// Runs `body` as `role` in a security-restricted operation (as PostgreSQL does for index
+/// functions and materialized views), then switches back. An error inside `body` aborts the
 /// (sub)transaction, which restores the caller's user id itself.
-pub fn as_extension_owner<R>(body: impl FnOnce() -> R) -> R {
-    let owner = extension_owner();
+pub fn as_role<R>(role: pg_sys::Oid, body: impl FnOnce() -> R) -> R {
     let (mut caller, mut context) = (pg_sys::Oid::INVALID, 0);
     unsafe {
         pg_sys::GetUserIdAndSecContext(&mut caller, &mut context);
-        pg_sys::SetUserIdAndSecContext(owner, context | pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32);
+        pg_sys::SetUserIdAndSecContext(
+            role,
+            context
+                | pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32
+                | pg_sys::SECURITY_RESTRICTED_OPERATION as i32,
+        );
     }
     let result = body();
     unsafe { pg_sys::SetUserIdAndSecContext(caller, context) };
     result
+}
+
+/// Runs `body` as the extension owner: for the extension's own tables only.
+pub fn as_extension_owner<R>(body: impl FnOnce() -> R) -> R {
+    as_role(extension_owner(), body)
 }
 
 /// `schema.table`, each part quoted only where needed: for messages and for dynamic SQL.

@@ -1,7 +1,7 @@
 //! Attached table pairs as the code sees them: column positions, the campaign id type and kept plans, cached per relation and dropped when the tables change.
 
 use crate::counters::{CampaignKey, Counters, COUNTER_COLUMNS};
-use crate::session::{qualified_name, quote_ident, raise};
+use crate::session::{owner_of, qualified_name, quote_ident, raise};
 use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
 use pgrx::spi::OwnedPreparedStatement;
@@ -121,6 +121,10 @@ pub struct Attachment {
     pub recipients_name: String,
     pub campaigns_name: String,
     pub key_kind: KeyKind,
+    /// Owners of the two tables: the trigger writes counters as the campaigns' owner and applies
+    /// parked events as the recipients' owner, so no one's code runs with more rights than theirs.
+    pub campaigns_owner: pg_sys::Oid,
+    pub recipients_owner: pg_sys::Oid,
     /// `format_type` of the campaigns' id column, for casting ids given as text.
     pub id_type_name: String,
     /// Whether ids compare as text, so queries that lock in id order sort with `COLLATE "C"`,
@@ -287,6 +291,8 @@ fn load_attachment(recipients: pg_sys::Oid, campaigns: pg_sys::Oid) -> Attachmen
         campaigns,
         recipients_name: qualified_name(recipients),
         campaigns_name,
+        campaigns_owner: owner_of(campaigns),
+        recipients_owner: owner_of(recipients),
         key_kind,
         text_ids: key_kind == KeyKind::Text,
         id_type_name: id.type_name,

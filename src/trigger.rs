@@ -1,7 +1,7 @@
 //! Trigger plumbing: the statement-level trigger that turns a write's transition tables into per-campaign counter changes.
 
 use crate::counters::{CampaignDeltas, CampaignKey};
-use crate::session::{qualified_name, raise};
+use crate::session::{as_role, qualified_name, raise};
 use crate::shape::{text_bytes, trigger_target, KeyKind, TriggerTarget};
 use crate::status::Status;
 use crate::{apply, recalc};
@@ -127,8 +127,9 @@ fn count_recipients<'a>(
     let relation = unsafe { (*data.tg_relation).rd_id };
     let target = trigger_target(relation);
     let operation = data.tg_event & pg_sys::TRIGGER_EVENT_OPMASK;
+    let attachment = &target.attachment;
     if operation == pg_sys::TRIGGER_EVENT_TRUNCATE {
-        recalc::recount(&target.attachment, None, recalc::Mode::Repair);
+        as_role(attachment.campaigns_owner, || recalc::recount(attachment, None, recalc::Mode::Repair));
         return Ok(None);
     }
 
@@ -137,7 +138,7 @@ fn count_recipients<'a>(
     let mut old_rows = unsafe { TransitionRows::open(data.tg_oldtable, descriptor, columns_needed) };
     let mut new_rows = unsafe { TransitionRows::open(data.tg_newtable, descriptor, columns_needed) };
     let mut deltas = CampaignDeltas::default();
-    let mut new_ids = NewMessageIds { recipients: target.attachment.recipients, any_parked: None, ids: Vec::new() };
+    let mut new_ids = NewMessageIds { recipients: attachment.recipients, any_parked: None, ids: Vec::new() };
 
     match (&mut old_rows, &mut new_rows) {
         // An UPDATE stores each row's old and new version at the same position.
@@ -164,9 +165,10 @@ fn count_recipients<'a>(
     }
     drop((old_rows, new_rows));
 
-    target.attachment.write_deltas(deltas.nonzero());
+    // The writer needs no rights on the campaigns table: its owner writes the counters.
+    as_role(attachment.campaigns_owner, || attachment.write_deltas(deltas.nonzero()));
     if !new_ids.ids.is_empty() {
-        apply::apply_parked(&target.attachment, new_ids.ids);
+        apply::apply_parked(attachment, new_ids.ids);
     }
     Ok(None)
 }

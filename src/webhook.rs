@@ -12,6 +12,10 @@ use std::fmt;
 /// Seconds from the unix epoch to PostgreSQL's epoch, 2000-01-01 00:00 UTC.
 const POSTGRES_EPOCH_UNIX_SECONDS: i64 = 946_684_800;
 
+/// Longest message id accepted. Meta's ids are about 60 bytes; a longer one is not a WhatsApp id,
+/// and one past PostgreSQL's index entry limit would fail the whole batch when parked.
+pub const MAX_MESSAGE_ID_BYTES: usize = 256;
+
 /// The body was not a WhatsApp Business Account webhook.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PayloadError(pub String);
@@ -52,8 +56,13 @@ pub struct StatusItem {
 
 /// Parses a webhook body (JSON text) into its status items.
 pub fn parse_webhook(body: &str) -> Result<Vec<StatusItem>, PayloadError> {
-    let value: Value = serde_json::from_str(body)
-        .map_err(|error| PayloadError(format!("webhook body is not valid JSON: {error}")))?;
+    let value: Value = serde_json::from_str(body).map_err(|error| {
+        if error.to_string().starts_with("recursion limit exceeded") {
+            PayloadError("webhook body nests deeper than 128 levels; Meta's bodies nest 7".to_owned())
+        } else {
+            PayloadError(format!("webhook body is not valid JSON: {error}"))
+        }
+    })?;
     status_items(&value)
 }
 
@@ -122,6 +131,9 @@ fn status_item(item: &Value) -> StatusItem {
     let verdict = match (&whatsapp_message_id, &status) {
         (None, _) => invalid(format!("id must be a string, found {}", describe(item.get("id")))),
         (Some(id), _) if id.is_empty() => invalid("id is empty".to_owned()),
+        (Some(id), _) if id.len() > MAX_MESSAGE_ID_BYTES => {
+            invalid(format!("id is longer than {MAX_MESSAGE_ID_BYTES} bytes"))
+        }
         (_, None) => invalid(format!(
             "status must be a string, found {}",
             describe(item.get("status"))
@@ -411,6 +423,12 @@ mod tests {
         let verdict = only_verdict(&format!(r#"[{{"id":"w","status":"sent","timestamp":"{huge}"}}]"#));
         let Verdict::Invalid { reason } = verdict else { panic!() };
         assert!(reason.len() < 200, "reason is truncated: {} bytes", reason.len());
+        let long_id = format!(
+            r#"{{"object":"whatsapp_business_account","entry":[{{"changes":[{{"field":"messages","value":{{"statuses":[{{"id":"{}","status":"read","timestamp":"1750030200"}}]}}}}]}}]}}"#,
+            "w".repeat(MAX_MESSAGE_ID_BYTES + 1)
+        );
+        let items = parse_webhook(&long_id).unwrap();
+        assert!(matches!(&items[0].verdict, Verdict::Invalid { reason } if reason.contains("longer than")));
     }
 
     #[test]

@@ -1,0 +1,58 @@
+# Shared shell helpers: build and install the extension, and run a private PostgreSQL 15 as the
+# postgres user (PostgreSQL refuses to run as root) in a data directory and on a port of its own.
+# Source it; set CC_PGDATA and CC_PGPORT first to choose the directory and port.
+
+PG_CONFIG=${PG_CONFIG:-/usr/bin/pg_config}
+PG_BIN=$("$PG_CONFIG" --bindir)
+PGXS_DIR=$(cd "$(dirname "$("$PG_CONFIG" --pgxs)")/../.." && pwd)
+REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+CC_PGDATA=${CC_PGDATA:-/tmp/campaign_counters/data}
+CC_PGPORT=${CC_PGPORT:-55432}
+CC_SOCKDIR=${CC_SOCKDIR:-$(dirname "$CC_PGDATA")/socket-$CC_PGPORT}
+
+export PGHOST="$CC_SOCKDIR" PGPORT="$CC_PGPORT" PGUSER=postgres PGDATABASE=${PGDATABASE:-postgres}
+
+as_postgres() {
+    if [[ $(id -un) == postgres ]]; then "$@"; else sudo -u postgres -E env PATH="$PATH" "$@"; fi
+}
+
+# Builds the extension in release mode and installs it into the PostgreSQL of $PG_CONFIG.
+cc_install() {
+    (cd "$REPO_ROOT" && cargo pgrx install --release --pg-config "$PG_CONFIG" >/dev/null)
+    # Releases before the current one, so upgrade tests can install them.
+    local release
+    for release in "$REPO_ROOT"/sql/releases/campaign_counters--*.sql; do
+        [[ -e $release ]] && install -m 644 "$release" "$("$PG_CONFIG" --sharedir)/extension/"
+    done
+    return 0
+}
+
+# Starts a fresh server (any earlier one in $CC_PGDATA is stopped and wiped). Extra arguments
+# are passed to postgres as -c settings, for example fsync=off.
+cc_server_start() {
+    cc_server_stop
+    mkdir -p "$(dirname "$CC_PGDATA")" "$CC_SOCKDIR"
+    chown postgres "$(dirname "$CC_PGDATA")" "$CC_SOCKDIR"
+    rm -rf "$CC_PGDATA"
+    as_postgres "$PG_BIN/initdb" -D "$CC_PGDATA" -A trust -U postgres --no-sync >/dev/null
+    local settings=(-p "$CC_PGPORT" -k "$CC_SOCKDIR" -c listen_addresses= -c max_connections=64)
+    local setting
+    for setting in "$@"; do settings+=(-c "$setting"); done
+    as_postgres "$PG_BIN/pg_ctl" -D "$CC_PGDATA" -l "$CC_PGDATA.log" -w -o "${settings[*]}" start >/dev/null
+}
+
+# Starts the server already in $CC_PGDATA again (after a crash, for example).
+cc_server_restart() {
+    as_postgres "$PG_BIN/pg_ctl" -D "$CC_PGDATA" -l "$CC_PGDATA.log" -w \
+        -o "-p $CC_PGPORT -k $CC_SOCKDIR -c listen_addresses= -c max_connections=64" start >/dev/null
+}
+
+cc_server_stop() {
+    if [[ -f "$CC_PGDATA/postmaster.pid" ]]; then
+        as_postgres "$PG_BIN/pg_ctl" -D "$CC_PGDATA" -m fast -w stop >/dev/null 2>&1 || true
+    fi
+}
+
+cc_psql() {
+    "$PG_BIN/psql" -X -v ON_ERROR_STOP=1 -q "$@"
+}
