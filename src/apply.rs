@@ -175,19 +175,28 @@ pub fn apply_parked(attachment: &Attachment, message_ids: Vec<String>) {
     as_role(attachment.recipients_owner, || apply_events(attachment, &waiting));
 }
 
+/// Stores Meta's error details of failed statuses, one row per message id and error code with
+/// the earliest failure time (a batch may carry the same failure twice).
 fn record_failures(attachment: &Attachment, failures: &[(&str, &FailureDetail, PgTimestamp)]) {
-    let with_code: Vec<_> = failures.iter().filter(|(_, detail, _)| detail.code.is_some()).collect();
-    if with_code.is_empty() {
+    let mut unique: BTreeMap<(&str, i32), (&FailureDetail, PgTimestamp)> = BTreeMap::new();
+    for (id, detail, at) in failures {
+        let Some(code) = detail.code else { continue };
+        unique
+            .entry((id, code))
+            .and_modify(|(_, earliest)| *earliest = (*earliest).min(*at))
+            .or_insert((detail, *at));
+    }
+    if unique.is_empty() {
         return;
     }
     let args = vec![
         attachment.recipients.into(),
-        with_code.iter().map(|(id, _, _)| *id).collect::<Vec<_>>().into(),
-        with_code.iter().map(|(_, detail, _)| detail.code).collect::<Vec<Option<i32>>>().into(),
-        with_code.iter().map(|(_, detail, _)| detail.title.as_deref()).collect::<Vec<_>>().into(),
-        with_code.iter().map(|(_, detail, _)| detail.message.as_deref()).collect::<Vec<_>>().into(),
-        with_code.iter().map(|(_, detail, _)| detail.details.as_deref()).collect::<Vec<_>>().into(),
-        timestamp_datum(with_code.iter().map(|(_, _, at)| Some(*at)).collect()),
+        unique.keys().map(|(id, _)| *id).collect::<Vec<_>>().into(),
+        unique.keys().map(|(_, code)| *code).collect::<Vec<i32>>().into(),
+        unique.values().map(|(detail, _)| detail.title.as_deref()).collect::<Vec<_>>().into(),
+        unique.values().map(|(detail, _)| detail.message.as_deref()).collect::<Vec<_>>().into(),
+        unique.values().map(|(detail, _)| detail.details.as_deref()).collect::<Vec<_>>().into(),
+        timestamp_datum(unique.values().map(|(_, at)| Some(*at)).collect()),
     ];
     as_extension_owner(|| {
         Spi::run_with_args(

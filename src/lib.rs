@@ -23,7 +23,9 @@ pub extern "C-unwind" fn _PG_init() {
     shape::register_invalidation();
 }
 
-#[cfg(any(test, feature = "pg_test"))]
+// In-database tests run under `cargo pgrx test`, which enables `pg_test`; plain `cargo test`
+// runs the pure modules' tests only.
+#[cfg(feature = "pg_test")]
 mod pg_tests;
 
 /// Required by `cargo pgrx test`.

@@ -13,7 +13,8 @@ CC_SOCKDIR=${CC_SOCKDIR:-$(dirname "$CC_PGDATA")/socket-$CC_PGPORT}
 export PGHOST="$CC_SOCKDIR" PGPORT="$CC_PGPORT" PGUSER=postgres PGDATABASE=${PGDATABASE:-postgres}
 
 as_postgres() {
-    if [[ $(id -un) == postgres ]]; then "$@"; else sudo -u postgres -E env PATH="$PATH" "$@"; fi
+    # RUST_BACKTRACE would put Rust backtraces into the server's error messages.
+    if [[ $(id -un) == postgres ]]; then env -u RUST_BACKTRACE "$@"; else sudo -u postgres -E env -u RUST_BACKTRACE PATH="$PATH" "$@"; fi
 }
 
 # Builds the extension in release mode and installs it into the PostgreSQL of $PG_CONFIG.
