@@ -79,3 +79,18 @@ DROP TABLE legacy_recipients, legacy_campaigns, no_status, int_status, date_sent
            bigint_campaigns, other_recipients CASCADE;
 DROP VIEW recipients_view;
 SELECT recipients, campaigns FROM campaign_counters.attachments;
+
+-- Dropping an attached table forgets it; dropping the campaigns table first also drops the
+-- triggers left on the recipients table, so its writes keep working.
+CREATE TABLE drop_campaigns (id int PRIMARY KEY, messages_sent int DEFAULT 0, messages_delivered int DEFAULT 0,
+                             messages_read int DEFAULT 0, messages_failed int DEFAULT 0, messages_pending int DEFAULT 0);
+CREATE TABLE drop_recipients (campaign_id int, status text, whatsapp_message_id text,
+                              sent_at timestamptz, delivered_at timestamptz, read_at timestamptz, failed_at timestamptz);
+SELECT campaign_counters.attach('drop_recipients', 'drop_campaigns');
+SELECT campaign_counters.apply_recipient_status('wamid.gone', 'read', now(), 'drop_recipients');
+DROP TABLE drop_campaigns;
+SELECT count(*) AS triggers_left FROM pg_trigger WHERE tgrelid = 'drop_recipients'::regclass AND NOT tgisinternal;
+INSERT INTO drop_recipients VALUES (1, 'whatever');
+DROP TABLE drop_recipients;
+SELECT recipients, campaigns FROM campaign_counters.attachments;
+SELECT count(*) AS parked_left FROM campaign_counters.parked_events WHERE whatsapp_message_id = 'wamid.gone';
