@@ -139,4 +139,25 @@ mod tests {
         assert_eq!(Spi::get_one::<i64>("SELECT count(*) FROM campaign_counters.parked_events").unwrap(), Some(0));
         assert_eq!(drift(), 0);
     }
+
+    #[pg_test]
+    fn kept_plans_follow_renamed_tables() {
+        setup_tables("bigint");
+        Spi::run(
+            "INSERT INTO marketing_campaigns (id) VALUES (1);
+             INSERT INTO campaign_recipients (campaign_id, status) VALUES (1, 'sent');
+             ALTER TABLE marketing_campaigns RENAME TO renamed_campaigns;
+             CREATE SCHEMA moved;
+             ALTER TABLE renamed_campaigns SET SCHEMA moved;
+             INSERT INTO campaign_recipients (campaign_id, status) VALUES (1, 'read');",
+        )
+        .unwrap();
+        let sent = Spi::get_one::<i32>("SELECT messages_sent FROM moved.renamed_campaigns WHERE id = 1").unwrap();
+        assert_eq!(sent, Some(2));
+        let drift = Spi::get_one::<i64>(
+            "SELECT count(*) FROM campaign_counters.verify_campaign_counters(campaigns => 'moved.renamed_campaigns')",
+        )
+        .unwrap();
+        assert_eq!(drift, Some(0));
+    }
 }
