@@ -212,7 +212,8 @@ pub fn attached_root(relation: pg_sys::Oid) -> Option<(pg_sys::Oid, pg_sys::Oid)
 
 /// The cached shape of `relation`, loading it on first use. Errors when it is not attached.
 pub fn trigger_target(relation: pg_sys::Oid) -> Rc<TriggerTarget> {
-    RETIRED.with_borrow_mut(Vec::clear);
+    // Freed outside the borrow: freeing a plan must not meet the invalidation callback mid-borrow.
+    drop(RETIRED.with_borrow_mut(std::mem::take));
     if let Some(found) = TARGETS.with_borrow(|targets| targets.get(&relation).cloned()) {
         return found;
     }
