@@ -1,4 +1,4 @@
--- campaign_counters 0.1.0 -> 0.2.0: forget attached tables when they are dropped.
+-- campaign_counters 0.1.0 -> 0.2.0: forget attached tables when they are dropped; sweep parked events.
 \echo Use "ALTER EXTENSION campaign_counters UPDATE TO '0.2.0'" to load this file. \quit
 
 -- Dropping an attached table must not leave the extension pointing at it: the attachment, its
@@ -38,3 +38,10 @@ COMMENT ON FUNCTION campaign_counters.forget_dropped_tables() IS
 
 CREATE EVENT TRIGGER campaign_counters_forget_dropped_tables ON sql_drop
     EXECUTE FUNCTION campaign_counters.forget_dropped_tables();
+
+-- The sweep for events parked while their recipient's id was still uncommitted elsewhere.
+CREATE FUNCTION campaign_counters.apply_parked_events(recipients regclass DEFAULT NULL)
+    RETURNS bigint LANGUAGE c VOLATILE
+    AS 'MODULE_PATHNAME', 'apply_parked_events_wrapper';
+COMMENT ON FUNCTION campaign_counters.apply_parked_events(regclass) IS
+    'Applies and removes parked events whose message id a recipient has now, and returns how many. The trigger does this when an id arrives; this sweep catches events parked while the id''s transaction was still uncommitted. Schedule it every few minutes.';

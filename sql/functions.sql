@@ -47,6 +47,12 @@ CREATE FUNCTION campaign_counters.apply_whatsapp_webhook(payload jsonb, recipien
 COMMENT ON FUNCTION campaign_counters.apply_whatsapp_webhook(jsonb, regclass) IS
     'Applies every status of a raw Meta WhatsApp webhook body in one set-based pass; one row per status item with its outcome (applied, duplicate, stale, parked, ignored, invalid). Stores errors[] of failed statuses.';
 
+CREATE FUNCTION campaign_counters.apply_parked_events(recipients regclass DEFAULT NULL)
+    RETURNS bigint LANGUAGE c VOLATILE
+    AS 'MODULE_PATHNAME', 'apply_parked_events_wrapper';
+COMMENT ON FUNCTION campaign_counters.apply_parked_events(regclass) IS
+    'Applies and removes parked events whose message id a recipient has now, and returns how many. The trigger does this when an id arrives; this sweep catches events parked while the id''s transaction was still uncommitted. Schedule it every few minutes.';
+
 CREATE FUNCTION campaign_counters.purge_parked_events(older_than interval DEFAULT '7 days')
     RETURNS bigint LANGUAGE c VOLATILE
     AS 'MODULE_PATHNAME', 'purge_parked_events_wrapper';

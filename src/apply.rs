@@ -147,8 +147,8 @@ pub fn any_parked(recipients: pg_sys::Oid) -> bool {
 }
 
 /// Applies and removes the parked events of message ids that recipients just got: taken from the
-/// extension's table as its owner, applied as the recipients' owner.
-pub fn apply_parked(attachment: &Attachment, message_ids: Vec<String>) {
+/// extension's table as its owner, applied as the recipients' owner. Returns how many.
+pub fn apply_parked(attachment: &Attachment, message_ids: Vec<String>) -> usize {
     let mut waiting = Vec::new();
     as_extension_owner(|| Spi::connect_mut(|client| {
         let rows = client
@@ -173,6 +173,64 @@ pub fn apply_parked(attachment: &Attachment, message_ids: Vec<String>) {
     }));
     // Events come back in no particular order; the merge does not depend on it.
     as_role(attachment.recipients_owner, || apply_events(attachment, &waiting));
+    waiting.len()
+}
+
+/// The sweep for parked events the trigger could not see: an event parked while the transaction
+/// that gives a recipient its id is still uncommitted stays parked until this runs.
+#[pg_extern(sql = false)]
+fn apply_parked_events(recipients: Option<pg_sys::Oid>) -> i64 {
+    pinned(|| {
+        let attachment = chosen_attachment(recipients, Lookup::Recipients);
+        let may_update = Spi::get_one_with_args::<bool>(
+            "SELECT has_table_privilege($1::regclass, 'UPDATE')",
+            &[attachment.recipients.into()],
+        )
+        .ok()
+        .flatten()
+        .unwrap_or(false);
+        if !may_update {
+            raise(
+                PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
+                format!("permission denied for table {}", attachment.recipients_name),
+                None,
+                None,
+            );
+        }
+        let parked: Vec<String> = as_extension_owner(|| {
+            Spi::connect(|client| {
+                client
+                    .select(
+                        "SELECT DISTINCT whatsapp_message_id FROM campaign_counters.parked_events
+                          WHERE recipients = $1::regclass",
+                        None,
+                        &[attachment.recipients.into()],
+                    )
+                    .map(|rows| rows.filter_map(|row| row.get::<String>(1).ok().flatten()).collect())
+            })
+            .expect("reading parked events")
+        });
+        if parked.is_empty() {
+            return 0;
+        }
+        let arrived: Vec<String> = Spi::connect(|client| {
+            client
+                .select(
+                    &format!(
+                        "SELECT DISTINCT whatsapp_message_id::text FROM {} WHERE whatsapp_message_id = ANY($1)",
+                        attachment.recipients_name
+                    ),
+                    None,
+                    &[parked.into()],
+                )
+                .map(|rows| rows.filter_map(|row| row.get::<String>(1).ok().flatten()).collect())
+        })
+        .expect("finding recipients of parked events");
+        if arrived.is_empty() {
+            return 0;
+        }
+        apply_parked(&attachment, arrived) as i64
+    })
 }
 
 /// Stores Meta's error details of failed statuses, one row per message id and error code with

@@ -46,6 +46,14 @@ VALUES ('00000000-0000-0000-0000-00000000000d', '+56', 'sent', 'wamid.late');
 SELECT * FROM delta_rows WHERE id = 'wamid.late';
 SELECT * FROM counters WHERE name = 'delta';
 
+-- An event parked while the recipient's id was being stored by a transaction not yet committed
+-- (the trigger could not see it) is applied by the sweep.
+INSERT INTO campaign_counters.parked_events (recipients, whatsapp_message_id, status, occurred_at)
+VALUES ('campaign_recipients', 'wamid.d3', 'read', '2026-03-01 09:50');
+SELECT campaign_counters.apply_parked_events();
+SELECT campaign_counters.apply_parked_events();
+SELECT * FROM delta_rows WHERE id = 'wamid.d3';
+
 -- Old parked events are purged.
 SELECT campaign_counters.apply_recipient_status('wamid.never', 'sent', '2026-03-01 10:00');
 UPDATE campaign_counters.parked_events SET parked_at = now() - interval '8 days';
