@@ -115,7 +115,15 @@ pub fn apply_events(attachment: &Attachment, events: &[Incoming]) -> Vec<Applied
     })
 }
 
+/// Keeps events for ids no recipient has yet. Sorted and deduplicated first, so two batches that
+/// park the same ids insert (and wait for each other's uncommitted inserts) in one order.
 fn park(attachment: &Attachment, events: &[&Incoming]) {
+    let mut events = events.to_vec();
+    events.sort_by(|a, b| {
+        (a.message_id.as_str(), a.event.kind.as_str(), a.event.occurred_at)
+            .cmp(&(b.message_id.as_str(), b.event.kind.as_str(), b.event.occurred_at))
+    });
+    events.dedup_by(|a, b| a.message_id == b.message_id && a.event == b.event);
     let args = vec![
         attachment.recipients.into(),
         events.iter().map(|incoming| incoming.message_id.as_str()).collect::<Vec<_>>().into(),

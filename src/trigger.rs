@@ -7,6 +7,7 @@ use crate::status::Status;
 use crate::{apply, recalc};
 use pgrx::prelude::*;
 use pgrx::{pg_sys, PgSqlErrorCode};
+use std::cell::RefCell;
 
 /// Reads the rows of a transition table through a tuple slot, without copying them.
 struct TransitionRows {
@@ -119,6 +120,47 @@ impl NewMessageIds {
     }
 }
 
+thread_local! {
+    /// Counter changes of statements nested in a trigger (the UPDATE that applies parked events),
+    /// handed to the outer trigger so that one statement writes, and locks, its campaigns once and
+    /// in id order.
+    static DEFERRED: RefCell<Vec<(pg_sys::Oid, CampaignDeltas)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// While alive, triggers on `recipients` add their changes here instead of writing them. Dropped
+/// on error too, so an aborted statement leaves nothing behind for the next one.
+struct Deferral;
+
+impl Deferral {
+    fn begin(recipients: pg_sys::Oid) -> Deferral {
+        DEFERRED.with_borrow_mut(|stack| stack.push((recipients, CampaignDeltas::default())));
+        Deferral
+    }
+
+    fn finish(self) -> CampaignDeltas {
+        let deferred = DEFERRED.with_borrow_mut(Vec::pop).map(|(_, deltas)| deltas).unwrap_or_default();
+        std::mem::forget(self);
+        deferred
+    }
+
+    /// Gives `deltas` to an enclosing trigger on the same table, if there is one.
+    fn hand_over(recipients: pg_sys::Oid, deltas: CampaignDeltas) -> Option<CampaignDeltas> {
+        DEFERRED.with_borrow_mut(|stack| match stack.last_mut() {
+            Some((outer, sink)) if *outer == recipients => {
+                sink.merge(deltas);
+                None
+            }
+            _ => Some(deltas),
+        })
+    }
+}
+
+impl Drop for Deferral {
+    fn drop(&mut self) {
+        DEFERRED.with_borrow_mut(Vec::pop);
+    }
+}
+
 #[pg_trigger(sql = false)]
 fn count_recipients<'a>(
     trigger: &'a PgTrigger<'a>,
@@ -165,10 +207,14 @@ fn count_recipients<'a>(
     }
     drop((old_rows, new_rows));
 
-    // The writer needs no rights on the campaigns table: its owner writes the counters.
-    as_role(attachment.campaigns_owner, || attachment.write_deltas(deltas.nonzero()));
     if !new_ids.ids.is_empty() {
+        let deferral = Deferral::begin(attachment.recipients);
         apply::apply_parked(attachment, new_ids.ids);
+        deltas.merge(deferral.finish());
+    }
+    if let Some(deltas) = Deferral::hand_over(attachment.recipients, deltas) {
+        // The writer needs no rights on the campaigns table: its owner writes the counters.
+        as_role(attachment.campaigns_owner, || attachment.write_deltas(deltas.nonzero()));
     }
     Ok(None)
 }

@@ -2,7 +2,7 @@
 -- pending ones sent, in one statement over several campaigns; parked events for those ids
 -- apply now. Rows without an id are locked in id order (status events never lock them).
 \set n random(1, :slots)
-WITH locked AS (
+/* soak:assign */ WITH locked AS (
     SELECT id FROM campaign_recipients
      WHERE phone_number IN (SELECT 'p' || (1 + (:n + g * 4999) % :slots) FROM generate_series(0, 5) AS g)
        AND whatsapp_message_id IS NULL

@@ -5,7 +5,7 @@
 \set c random(1, :hot + :cold)
 \set op random(0, 3)
 \set lo random(1, :slots)
-WITH locked AS (
+/* soak:bulk */ WITH locked AS (
     SELECT r.id FROM campaign_recipients AS r
      WHERE r.campaign_id = (SELECT id FROM soak_campaigns WHERE i = :c)
        AND r.whatsapp_message_id IS NOT NULL

@@ -1,3 +1,3 @@
 -- The app deletes one recipient.
 \set n random(1, :slots)
-DELETE FROM campaign_recipients WHERE phone_number = 'p' || :n;
+/* soak:delete */ DELETE FROM campaign_recipients WHERE phone_number = 'p' || :n;

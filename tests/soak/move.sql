@@ -1,6 +1,6 @@
 -- The app moves one recipient to another campaign (hot or cold).
 \set n random(1, :slots)
 \set c random(1, :hot + :cold)
-UPDATE campaign_recipients
+/* soak:move */ UPDATE campaign_recipients
    SET campaign_id = (SELECT id FROM soak_campaigns WHERE i = :c)
  WHERE phone_number = 'p' || :n;

@@ -2,7 +2,7 @@
 -- message-id order first.
 \set c1 random(:hot + 1, :hot + :cold)
 \set c2 random(1, :hot + :cold)
-WITH locked AS (
+/* soak:move_many */ WITH locked AS (
     SELECT id FROM campaign_recipients
      WHERE campaign_id = (SELECT id FROM soak_campaigns WHERE i = :c1)
        AND whatsapp_message_id IS NOT NULL

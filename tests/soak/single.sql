@@ -4,7 +4,7 @@
 \set n random(1, :slots)
 \set k random(0, 4)
 \set j random(0, 1)
-INSERT INTO soak_outcomes (kind, outcome)
+/* soak:single */ INSERT INTO soak_outcomes (kind, outcome)
 SELECT 'single', campaign_counters.apply_recipient_status(
            'wamid.S' || :n,
            (ARRAY['sent', 'delivered', 'read', 'played', 'failed'])[:k + 1],

@@ -1,11 +1,12 @@
 -- A Meta webhook body built in SQL: 20 statuses of random slots (batch :b of a pool, so whole
--- bodies are redelivered), 3 of them twice, 0-3 statuses of messages sent outside campaigns
--- ('wamid.X<m>', never a recipient: parked) and sometimes an untracked status, shuffled and
--- split over two entries. Failed statuses carry Meta's errors[].
+-- bodies are redelivered), 3 of them twice, 0-4 fresh statuses (this second) of messages sent
+-- outside campaigns ('wamid.X<m>', m <= :foreign, never a recipient: parked, and concurrent
+-- bodies carry the same ones; :foreign = 0 leaves them out) and sometimes an untracked status,
+-- shuffled and split over two entries. Failed statuses carry Meta's errors[].
 \set b random(1, :wpool)
-\set nf random(0, 3)
+\set nf random(0, 4)
 \set ig random(0, 3)
-INSERT INTO soak_outcomes (kind, outcome)
+/* soak:webhook */ INSERT INTO soak_outcomes (kind, outcome)
 SELECT 'webhook', w.outcome
   FROM campaign_counters.apply_whatsapp_webhook((
     WITH picked AS (
@@ -18,9 +19,9 @@ SELECT 'webhook', w.outcome
         UNION ALL
         SELECT 'wamid.S' || n, k, 1750000000 + n * 60 + k * 10 + j, n FROM picked WHERE s <= 3
         UNION ALL
-        SELECT 'wamid.X' || m, k, 1750000000 + m * 60 + k * 10, m
-          FROM (SELECT 1 + (:b + f * 7) % :foreign AS m, CASE WHEN f % 2 = 0 THEN 4 ELSE 1 END AS k
-                  FROM generate_series(1, :nf) AS f) AS x
+        SELECT 'wamid.X' || m, k, floor(extract(epoch FROM statement_timestamp()))::bigint, m
+          FROM (SELECT 1 + (:b + f * 5) % greatest(:foreign, 1) AS m, CASE WHEN f % 2 = 0 THEN 4 ELSE 1 END AS k
+                  FROM generate_series(1, CASE WHEN :foreign > 0 THEN :nf ELSE 0 END) AS f) AS x
         UNION ALL
         SELECT 'wamid.S' || (1 + :b % :slots), 5, 1750000000, 0 WHERE :ig = 0),
     statuses AS (

@@ -1,0 +1,9 @@
+-- The app adds recipients for 4 slots (those that have none) to a campaign, already sent with
+-- their message ids: events parked for those ids apply in the insert's trigger.
+\set n random(1, :slots)
+\set c random(1, :hot + :cold)
+/* soak:insert_sent */ INSERT INTO campaign_recipients (campaign_id, phone_number, status, whatsapp_message_id, sent_at)
+SELECT (SELECT id FROM soak_campaigns WHERE i = :c), 'p' || n, 'sent', 'wamid.S' || n, now()
+  FROM (SELECT 1 + (:n + g * 9973) % :slots AS n FROM generate_series(0, 3) AS g) AS s
+ ORDER BY ('p' || n) COLLATE "C"
+    ON CONFLICT DO NOTHING;
