@@ -47,7 +47,11 @@ fn timestamp_datum(values: Vec<Option<PgTimestamp>>) -> DatumWithOid<'static> {
 /// Applies `events` in the order given to the recipients of `attachment`: one statement reads
 /// and locks the rows (in message-id order, so concurrent batches never deadlock on them), the
 /// merge happens here, and one UPDATE writes the rows that change. Returns each event's outcome.
-pub fn apply_events(attachment: &Attachment, events: &[Incoming]) -> Vec<Applied> {
+///
+/// With `absorb_parked`, parked events of the ids found are merged in first: an event parked
+/// while its id's transaction was uncommitted (which the trigger cannot see) is applied with the
+/// next event for that id.
+pub fn apply_events(attachment: &Attachment, events: &[Incoming], absorb_parked: bool) -> Vec<Applied> {
     if events.is_empty() {
         return Vec::new();
     }
@@ -76,6 +80,13 @@ pub fn apply_events(attachment: &Attachment, events: &[Incoming]) -> Vec<Applied
         }
 
         let before = rows.clone();
+        if absorb_parked && !rows.is_empty() && any_parked(attachment.recipients) {
+            for incoming in take_parked(attachment, rows.keys().cloned().collect()) {
+                if let Some(row) = rows.get_mut(&incoming.message_id) {
+                    *row = row.with_event(&incoming.event);
+                }
+            }
+        }
         let outcomes: Vec<Applied> = events
             .iter()
             .map(|incoming| match rows.get_mut(&incoming.message_id) {
@@ -154,33 +165,41 @@ pub fn any_parked(recipients: pg_sys::Oid) -> bool {
     .unwrap_or(false))
 }
 
-/// Applies and removes the parked events of message ids that recipients just got: taken from the
-/// extension's table as its owner, applied as the recipients' owner. Returns how many.
-pub fn apply_parked(attachment: &Attachment, message_ids: Vec<String>) -> usize {
-    let mut waiting = Vec::new();
-    as_extension_owner(|| Spi::connect_mut(|client| {
-        let rows = client
-            .update(
-                "DELETE FROM campaign_counters.parked_events
-                  WHERE recipients = $1::regclass AND whatsapp_message_id = ANY($2)
-                 RETURNING whatsapp_message_id, status, occurred_at",
-                None,
-                &[attachment.recipients.into(), message_ids.into()],
-            )
-            .expect("taking parked events");
-        for row in rows {
-            let (Ok(Some(message_id)), Ok(Some(kind)), Ok(Some(occurred_at))) =
-                (row.get::<String>(1), row.get::<&str>(2), row.get::<TimestampWithTimeZone>(3))
-            else {
-                continue;
-            };
-            if let Some(kind) = EventKind::parse(kind) {
-                waiting.push(Incoming { message_id, event: Event { kind, occurred_at: occurred_at.into_inner() } });
+/// Removes and returns the parked events of `message_ids` (the extension's table, read as its owner).
+fn take_parked(attachment: &Attachment, message_ids: Vec<String>) -> Vec<Incoming> {
+    let mut taken = Vec::new();
+    as_extension_owner(|| {
+        Spi::connect_mut(|client| {
+            let rows = client
+                .update(
+                    "DELETE FROM campaign_counters.parked_events
+                      WHERE recipients = $1::regclass AND whatsapp_message_id = ANY($2)
+                     RETURNING whatsapp_message_id, status, occurred_at",
+                    None,
+                    &[attachment.recipients.into(), message_ids.into()],
+                )
+                .expect("taking parked events");
+            for row in rows {
+                let (Ok(Some(message_id)), Ok(Some(kind)), Ok(Some(occurred_at))) =
+                    (row.get::<String>(1), row.get::<&str>(2), row.get::<TimestampWithTimeZone>(3))
+                else {
+                    continue;
+                };
+                if let Some(kind) = EventKind::parse(kind) {
+                    taken.push(Incoming { message_id, event: Event { kind, occurred_at: occurred_at.into_inner() } });
+                }
             }
-        }
-    }));
+        })
+    });
+    taken
+}
+
+/// Applies and removes the parked events of message ids that recipients just got, as the
+/// recipients' owner. Returns how many.
+pub fn apply_parked(attachment: &Attachment, message_ids: Vec<String>) -> usize {
+    let waiting = take_parked(attachment, message_ids);
     // Events come back in no particular order; the merge does not depend on it.
-    as_role(attachment.recipients_owner, || apply_events(attachment, &waiting));
+    as_role(attachment.recipients_owner, || apply_events(attachment, &waiting, false));
     waiting.len()
 }
 
@@ -324,7 +343,7 @@ fn apply_recipient_status(
     pinned(|| {
         let attachment = chosen_attachment(recipients, Lookup::Recipients);
         let incoming = [Incoming { message_id: message_id.to_string(), event: Event { kind, occurred_at } }];
-        apply_events(&attachment, &incoming)[0].as_str()
+        apply_events(&attachment, &incoming, true)[0].as_str()
     })
 }
 
@@ -391,7 +410,7 @@ fn apply_whatsapp_webhook(
                 failures.extend(details.iter().map(|detail| (id.as_str(), detail, event.occurred_at)));
             }
         }
-        let mut applied = apply_events(&attachment, &incoming).into_iter();
+        let mut applied = apply_events(&attachment, &incoming, true).into_iter();
         record_failures(&attachment, &failures);
         items
             .iter()

@@ -178,6 +178,15 @@ fn drop_triggers(recipients: pg_sys::Oid) {
     }
 }
 
+/// Concurrent attach/detach calls take turns, and each then reads the attachments the previous
+/// one committed: a second attach of the same pair is the usual NOTICE, not a key violation.
+fn serialize_attachment_changes() {
+    as_extension_owner(|| {
+        Spi::run("LOCK TABLE campaign_counters.attachments IN SHARE ROW EXCLUSIVE MODE")
+            .expect("locking campaign_counters.attachments")
+    });
+}
+
 #[pg_extern(sql = false)]
 fn attach(recipients: Option<pg_sys::Oid>, campaigns: Option<pg_sys::Oid>) {
     let recipients = table_or_default(recipients, "campaign_recipients");
@@ -186,6 +195,7 @@ fn attach(recipients: Option<pg_sys::Oid>, campaigns: Option<pg_sys::Oid>) {
         validate(recipients, campaigns);
         require_owner(recipients, "attach it");
         require_owner(campaigns, "attach it");
+        serialize_attachment_changes();
         match attached_root(recipients) {
             Some((root, _)) if root != recipients => raise(
                 PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
@@ -242,6 +252,7 @@ fn attach(recipients: Option<pg_sys::Oid>, campaigns: Option<pg_sys::Oid>) {
 fn detach(recipients: Option<pg_sys::Oid>) {
     let recipients = table_or_default(recipients, "campaign_recipients");
     pinned(|| {
+        serialize_attachment_changes();
         match attached_root(recipients) {
             Some((root, _)) if root == recipients => {}
             _ => raise(
