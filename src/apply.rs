@@ -1,6 +1,6 @@
 //! Applying status events: apply_recipient_status, apply_whatsapp_webhook, parked events and failure details, all through one set-based merge.
 
-use crate::session::{as_extension_owner, as_role, pinned, raise};
+use crate::session::{as_extension_owner, as_role, pinned, raise, require_update};
 use crate::shape::{chosen_attachment, Attachment, Lookup};
 use crate::status::{Event, EventKind, Outcome, PgTimestamp, RowState, Status, Timestamps};
 use crate::webhook::{parse_webhook, MAX_MESSAGE_ID_BYTES, FailureDetail, StatusItem, Verdict};
@@ -209,21 +209,7 @@ pub fn apply_parked(attachment: &Attachment, message_ids: Vec<String>) -> usize 
 fn apply_parked_events(recipients: Option<pg_sys::Oid>) -> i64 {
     pinned(|| {
         let attachment = chosen_attachment(recipients, Lookup::Recipients);
-        let may_update = Spi::get_one_with_args::<bool>(
-            "SELECT has_table_privilege($1::regclass, 'UPDATE')",
-            &[attachment.recipients.into()],
-        )
-        .ok()
-        .flatten()
-        .unwrap_or(false);
-        if !may_update {
-            raise(
-                PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
-                format!("permission denied for table {}", attachment.recipients_name),
-                None,
-                None,
-            );
-        }
+        require_update(attachment.recipients);
         let parked: Vec<String> = as_extension_owner(|| {
             Spi::connect(|client| {
                 client

@@ -102,15 +102,9 @@ pub fn extension_owner() -> pg_sys::Oid {
     .expect("campaign_counters is installed")
 }
 
-/// The role that owns `relation`.
-pub fn owner_of(relation: pg_sys::Oid) -> pg_sys::Oid {
-    Spi::get_one_with_args::<pg_sys::Oid>(
-        "SELECT relowner FROM pg_catalog.pg_class WHERE oid = $1",
-        &[relation.into()],
-    )
-    .ok()
-    .flatten()
-    .unwrap_or_else(|| {
+/// One value about `relation` from the catalogs; a relation that is gone is ERROR 42P01.
+fn about_relation<T: FromDatum + IntoDatum>(query: &str, relation: pg_sys::Oid) -> T {
+    Spi::get_one_with_args::<T>(query, &[relation.into()]).ok().flatten().unwrap_or_else(|| {
         raise(
             PgSqlErrorCode::ERRCODE_UNDEFINED_TABLE,
             format!("relation with OID {} does not exist", relation.to_u32()),
@@ -118,6 +112,11 @@ pub fn owner_of(relation: pg_sys::Oid) -> pg_sys::Oid {
             None,
         )
     })
+}
+
+/// The role that owns `relation`.
+pub fn owner_of(relation: pg_sys::Oid) -> pg_sys::Oid {
+    about_relation("SELECT relowner FROM pg_catalog.pg_class WHERE oid = $1", relation)
 }
 
 /// Runs `body` as `role` in a security-restricted operation (as PostgreSQL does for index
@@ -146,22 +145,12 @@ pub fn as_extension_owner<R>(body: impl FnOnce() -> R) -> R {
 
 /// `schema.table`, each part quoted only where needed: for messages and for dynamic SQL.
 pub fn qualified_name(relation: pg_sys::Oid) -> String {
-    Spi::get_one_with_args::<String>(
+    about_relation(
         "SELECT pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.relname)
            FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
           WHERE c.oid = $1",
-        &[relation.into()],
+        relation,
     )
-    .ok()
-    .flatten()
-    .unwrap_or_else(|| {
-        raise(
-            PgSqlErrorCode::ERRCODE_UNDEFINED_TABLE,
-            format!("relation with OID {} does not exist", relation.to_u32()),
-            None,
-            None,
-        )
-    })
 }
 
 pub fn quote_ident(identifier: &str) -> String {
@@ -170,17 +159,28 @@ pub fn quote_ident(identifier: &str) -> String {
 
 /// Requires that the current user owns (or is a member of the owner of) `relation`.
 pub fn require_owner(relation: pg_sys::Oid, action: &str) {
-    let owns = Spi::get_one_with_args::<bool>(
+    let owns: bool = about_relation(
         "SELECT pg_catalog.pg_has_role(c.relowner, 'USAGE') FROM pg_catalog.pg_class c WHERE c.oid = $1",
-        &[relation.into()],
-    )
-    .ok()
-    .flatten()
-    .unwrap_or(false);
+        relation,
+    );
     if !owns {
         raise(
             PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
             format!("must be owner of table {} to {action}", qualified_name(relation)),
+            None,
+            None,
+        );
+    }
+}
+
+/// Requires that the current user may UPDATE `relation`.
+pub fn require_update(relation: pg_sys::Oid) {
+    let may_update: bool =
+        about_relation("SELECT pg_catalog.has_table_privilege($1::pg_catalog.regclass, 'UPDATE')", relation);
+    if !may_update {
+        raise(
+            PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
+            format!("permission denied for table {}", qualified_name(relation)),
             None,
             None,
         );

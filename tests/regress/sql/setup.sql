@@ -1,32 +1,10 @@
--- The extension and the application's tables, as in ../shared/reference/schema.sql.
+-- The extension and the application's tables (tests/fixtures/reference_schema.sql).
 CREATE EXTENSION campaign_counters;
 \dx campaign_counters
 
-CREATE TABLE marketing_campaigns (
-    id                     uuid PRIMARY KEY DEFAULT gen_random_uuid(),
-    name                   text        NOT NULL,
-    status                 text        NOT NULL DEFAULT 'draft',
-    total_target_customers integer     NOT NULL DEFAULT 0,
-    messages_sent          integer     NOT NULL DEFAULT 0,
-    messages_delivered     integer     NOT NULL DEFAULT 0,
-    messages_read          integer     NOT NULL DEFAULT 0,
-    messages_failed        integer     NOT NULL DEFAULT 0,
-    messages_pending       integer     NOT NULL DEFAULT 0,
-    created_at             timestamptz NOT NULL DEFAULT now()
-);
-
-CREATE TABLE campaign_recipients (
-    id                  uuid PRIMARY KEY DEFAULT gen_random_uuid(),
-    campaign_id         uuid NOT NULL REFERENCES marketing_campaigns (id) ON DELETE CASCADE,
-    phone_number        text NOT NULL,
-    status              text NOT NULL DEFAULT 'pending',
-    whatsapp_message_id text UNIQUE,
-    sent_at             timestamptz,
-    delivered_at        timestamptz,
-    read_at             timestamptz,
-    failed_at           timestamptz
-);
-CREATE INDEX campaign_recipients_campaign_id_idx ON campaign_recipients (campaign_id);
+\getenv abs_srcdir PG_ABS_SRCDIR
+\set reference_schema :abs_srcdir '/../fixtures/reference_schema.sql'
+\i :reference_schema
 
 -- Shows an error's SQLSTATE and message, and proves the failed statement left nothing behind
 -- (the exception block rolls its subtransaction back).
