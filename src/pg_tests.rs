@@ -160,4 +160,126 @@ mod tests {
         .unwrap();
         assert_eq!(drift, Some(0));
     }
+
+    /// Property, in the database: for random multisets of events, every order and every
+    /// duplication (through single applies and through one webhook batch) gives the same row and
+    /// counters, and they are the pure model's.
+    #[pg_test]
+    fn any_order_and_repetition_of_events_gives_one_row_in_the_database() {
+        use crate::counters::Counters;
+        use crate::status::{Event, EventKind, RowState, Status};
+        use proptest::prelude::*;
+        use proptest::test_runner::{Config, TestRunner};
+
+        setup_tables("bigint");
+        Spi::run(
+            "INSERT INTO marketing_campaigns (id) VALUES (1);
+             INSERT INTO campaign_recipients (campaign_id, whatsapp_message_id) VALUES (1, 'wamid.P');",
+        )
+        .unwrap();
+        // Whole seconds, so the webhook (unix seconds) carries the same times.
+        let base_seconds = 1_750_000_000i64;
+        let to_pg = |seconds: i64| (seconds - 946_684_800) * 1_000_000;
+
+        let apply_singly = |events: &[Event]| {
+            for event in events {
+                Spi::get_one_with_args::<String>(
+                    "SELECT campaign_counters.apply_recipient_status('wamid.P', $1, $2)",
+                    &[
+                        event.kind.as_str().into(),
+                        TimestampWithTimeZone::try_from(event.occurred_at).unwrap().into(),
+                    ],
+                )
+                .unwrap();
+            }
+        };
+        let apply_as_webhook = |events: &[Event]| {
+            let statuses: Vec<String> = events
+                .iter()
+                .map(|event| {
+                    format!(
+                        r#"{{"id":"wamid.P","status":"{}","timestamp":"{}"}}"#,
+                        event.kind.as_str(),
+                        event.occurred_at / 1_000_000 + 946_684_800
+                    )
+                })
+                .collect();
+            let body = format!(
+                r#"{{"object":"whatsapp_business_account","entry":[{{"changes":[{{"field":"messages","value":{{"statuses":[{}]}}}}]}}]}}"#,
+                statuses.join(",")
+            );
+            Spi::run_with_args(
+                "SELECT count(*) FROM campaign_counters.apply_whatsapp_webhook($1::jsonb)",
+                &[body.into()],
+            )
+            .unwrap();
+        };
+        let reset = || {
+            Spi::run(
+                "UPDATE campaign_recipients SET status = 'pending', sent_at = NULL, delivered_at = NULL,
+                        read_at = NULL, failed_at = NULL",
+            )
+            .unwrap()
+        };
+        let observe = || {
+            Spi::connect(|client| {
+                let row = client
+                    .select(
+                        "SELECT r.status, r.sent_at, r.delivered_at, r.read_at, r.failed_at,
+                                c.messages_pending::int8, c.messages_sent::int8, c.messages_delivered::int8,
+                                c.messages_read::int8, c.messages_failed::int8
+                           FROM campaign_recipients r JOIN marketing_campaigns c ON c.id = r.campaign_id",
+                        None,
+                        &[],
+                    )?
+                    .first();
+                let time = |i| row.get::<TimestampWithTimeZone>(i).map(|t| t.map(|t| t.into_inner()));
+                Ok::<_, pgrx::spi::Error>((
+                    row.get::<String>(1)?.unwrap(),
+                    [time(2)?, time(3)?, time(4)?, time(5)?],
+                    [6, 7, 8, 9, 10].map(|i| row.get::<i64>(i).unwrap().unwrap()),
+                ))
+            })
+            .unwrap()
+        };
+
+        let strategy = (
+            prop::collection::vec((prop::sample::select(EventKind::ALL.to_vec()), 0i64..600), 1..7),
+            Just((0..14).collect::<Vec<usize>>()).prop_shuffle(),
+        );
+        let mut runner = TestRunner::new(Config { cases: 40, ..Config::default() });
+        runner
+            .run(&strategy, |(raw, order)| {
+                let events: Vec<Event> = raw
+                    .iter()
+                    .map(|(kind, offset)| Event { kind: *kind, occurred_at: to_pg(base_seconds + offset) })
+                    .collect();
+                // Another order of the same events, each given twice.
+                let doubled: Vec<Event> = events.iter().chain(events.iter()).copied().collect();
+                let shuffled: Vec<Event> =
+                    order.iter().filter(|i| **i < doubled.len()).map(|i| doubled[*i]).collect();
+
+                let (expected, _) = RowState::new(Status::Pending).apply_all(&events);
+                let expected_counters = Counters::of(expected.status).0;
+                let expected_times = [
+                    expected.times.sent_at,
+                    expected.times.delivered_at,
+                    expected.times.read_at,
+                    expected.times.failed_at,
+                ];
+
+                for apply in [&apply_singly as &dyn Fn(&[Event]), &apply_as_webhook] {
+                    for sequence in [&events, &shuffled] {
+                        reset();
+                        apply(sequence);
+                        let (status, times, counters) = observe();
+                        prop_assert_eq!(status.as_str(), expected.status.as_str());
+                        prop_assert_eq!(times, expected_times);
+                        prop_assert_eq!(counters, expected_counters);
+                    }
+                }
+                Ok(())
+            })
+            .unwrap();
+    }
 }
