@@ -62,6 +62,8 @@ pub fn apply_events(attachment: &Attachment, events: &[Incoming], absorb_parked:
     Spi::connect_mut(|client| {
         let plans = attachment.apply_plans(client);
         let mut rows: BTreeMap<String, RowState> = BTreeMap::new();
+        // Where each locked row is (partition, tuple id): the write goes straight there.
+        let mut addresses: BTreeMap<String, Vec<(pg_sys::Oid, String)>> = BTreeMap::new();
         for row in client.update(&plans.lock_rows, None, &[ids.into()]).expect("locking recipients") {
             let Some(id) = row.get::<String>(1).expect("id") else { continue };
             let status = row
@@ -76,6 +78,10 @@ pub fn apply_events(attachment: &Attachment, events: &[Incoming], absorb_parked:
                 failed_at: timestamp(row.get(6).expect("failed_at")),
             };
             let state = RowState { status, times };
+            let address = (row.get::<pg_sys::Oid>(7).expect("tableoid"), row.get::<String>(8).expect("ctid"));
+            if let (Some(relation), Some(tuple)) = address {
+                addresses.entry(id.clone()).or_default().push((relation, tuple));
+            }
             rows.entry(id).and_modify(|seen| *seen = seen.join(&state)).or_insert(state);
         }
 
@@ -99,11 +105,16 @@ pub fn apply_events(attachment: &Attachment, events: &[Incoming], absorb_parked:
             })
             .collect();
 
-        let changed: Vec<(&String, &RowState)> =
-            rows.iter().filter(|(id, row)| before.get(*id) != Some(row)).collect();
+        // Rows sharing a message id all get the merge of their states.
+        let changed: Vec<(&(pg_sys::Oid, String), &RowState)> = rows
+            .iter()
+            .filter(|(id, row)| before.get(*id) != Some(row))
+            .flat_map(|(id, row)| addresses[id].iter().map(move |address| (address, row)))
+            .collect();
         if !changed.is_empty() {
             let args = vec![
-                changed.iter().map(|(id, _)| id.as_str()).collect::<Vec<_>>().into(),
+                changed.iter().map(|((relation, _), _)| *relation).collect::<Vec<_>>().into(),
+                changed.iter().map(|((_, tuple), _)| tuple.as_str()).collect::<Vec<_>>().into(),
                 changed.iter().map(|(_, row)| row.status.as_str()).collect::<Vec<_>>().into(),
                 timestamp_datum(changed.iter().map(|(_, row)| row.times.sent_at).collect()),
                 timestamp_datum(changed.iter().map(|(_, row)| row.times.delivered_at).collect()),

@@ -369,29 +369,35 @@ impl Attachment {
             let recipients = &self.recipients_name;
             let lock_rows = format!(
                 "SELECT whatsapp_message_id::text, status::text, sent_at::timestamptz, delivered_at::timestamptz,
-                        read_at::timestamptz, failed_at::timestamptz
+                        read_at::timestamptz, failed_at::timestamptz, tableoid, ctid::text
                    FROM {recipients}
                   WHERE whatsapp_message_id = ANY($1)
                   ORDER BY whatsapp_message_id COLLATE \"C\"
                     FOR NO KEY UPDATE"
             );
+            // By tuple id (a TID scan per row) rather than by message id (an index probe per
+            // row): the rows are locked, so they stay where lock_rows found them.
             let write_rows = format!(
                 "UPDATE {recipients} AS r
                     SET status = u.status, sent_at = u.sent_at, delivered_at = u.delivered_at,
                         read_at = u.read_at, failed_at = u.failed_at
-                   FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[],
-                               $5::timestamptz[], $6::timestamptz[])
-                        AS u(id, status, sent_at, delivered_at, read_at, failed_at)
-                  WHERE r.whatsapp_message_id = u.id"
+                   FROM unnest($1::oid[], $2::text[]::tid[], $3::text[], $4::timestamptz[], $5::timestamptz[],
+                               $6::timestamptz[], $7::timestamptz[])
+                        AS u(relation, tuple, status, sent_at, delivered_at, read_at, failed_at)
+                  WHERE r.tableoid = u.relation AND r.ctid = u.tuple"
             );
             let text_array = PgOid::from(pg_sys::TEXTARRAYOID);
+            let oid_array = PgOid::from(pg_sys::OIDARRAYOID);
             let timestamp_array = PgOid::from(pg_sys::TIMESTAMPTZARRAYOID);
             let prepare = |query: &str, types: &[PgOid]| {
                 client.prepare_mut(query, types).map(|plan| plan.keep()).expect("preparing a status plan")
             };
             ApplyPlans {
                 lock_rows: prepare(&lock_rows, &[text_array]),
-                write_rows: prepare(&write_rows, &[text_array, text_array, timestamp_array, timestamp_array, timestamp_array, timestamp_array]),
+                write_rows: prepare(
+                    &write_rows,
+                    &[oid_array, text_array, text_array, timestamp_array, timestamp_array, timestamp_array, timestamp_array],
+                ),
             }
         })
     }
