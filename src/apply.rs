@@ -3,7 +3,7 @@
 use crate::session::{as_extension_owner, as_role, pinned, raise, require_update};
 use crate::shape::{chosen_attachment, Attachment, Lookup};
 use crate::status::{Event, EventKind, Outcome, PgTimestamp, RowState, Status, Timestamps};
-use crate::webhook::{parse_webhook, MAX_MESSAGE_ID_BYTES, FailureDetail, StatusItem, Verdict};
+use crate::webhook::{parse_webhook, FailureDetail, StatusItem, Verdict, MAX_MESSAGE_ID_BYTES};
 use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
 use pgrx::{pg_sys, PgSqlErrorCode};
@@ -39,7 +39,9 @@ fn timestamp(value: Option<TimestampWithTimeZone>) -> Option<PgTimestamp> {
 fn timestamp_datum(values: Vec<Option<PgTimestamp>>) -> DatumWithOid<'static> {
     let values: Vec<Option<TimestampWithTimeZone>> = values
         .into_iter()
-        .map(|value| value.map(|micros| TimestampWithTimeZone::try_from(micros).expect("a stored timestamp")))
+        .map(|value| {
+            value.map(|micros| TimestampWithTimeZone::try_from(micros).expect("a stored timestamp"))
+        })
         .collect();
     values.into()
 }
@@ -51,11 +53,18 @@ fn timestamp_datum(values: Vec<Option<PgTimestamp>>) -> DatumWithOid<'static> {
 /// With `absorb_parked`, parked events of the ids found are merged in first: an event parked
 /// while its id's transaction was uncommitted (which the trigger cannot see) is applied with the
 /// next event for that id.
-pub fn apply_events(attachment: &Attachment, events: &[Incoming], absorb_parked: bool) -> Vec<Applied> {
+pub fn apply_events(
+    attachment: &Attachment,
+    events: &[Incoming],
+    absorb_parked: bool,
+) -> Vec<Applied> {
     if events.is_empty() {
         return Vec::new();
     }
-    let mut ids: Vec<&str> = events.iter().map(|incoming| incoming.message_id.as_str()).collect();
+    let mut ids: Vec<&str> = events
+        .iter()
+        .map(|incoming| incoming.message_id.as_str())
+        .collect();
     ids.sort_unstable();
     ids.dedup();
 
@@ -64,8 +73,13 @@ pub fn apply_events(attachment: &Attachment, events: &[Incoming], absorb_parked:
         let mut rows: BTreeMap<String, RowState> = BTreeMap::new();
         // Where each locked row is (partition, tuple id): the write goes straight there.
         let mut addresses: BTreeMap<String, Vec<(pg_sys::Oid, String)>> = BTreeMap::new();
-        for row in client.update(&plans.lock_rows, None, &[ids.into()]).expect("locking recipients") {
-            let Some(id) = row.get::<String>(1).expect("id") else { continue };
+        for row in client
+            .update(&plans.lock_rows, None, &[ids.into()])
+            .expect("locking recipients")
+        {
+            let Some(id) = row.get::<String>(1).expect("id") else {
+                continue;
+            };
             let status = row
                 .get::<&str>(2)
                 .expect("status")
@@ -78,11 +92,19 @@ pub fn apply_events(attachment: &Attachment, events: &[Incoming], absorb_parked:
                 failed_at: timestamp(row.get(6).expect("failed_at")),
             };
             let state = RowState { status, times };
-            let address = (row.get::<pg_sys::Oid>(7).expect("tableoid"), row.get::<String>(8).expect("ctid"));
+            let address = (
+                row.get::<pg_sys::Oid>(7).expect("tableoid"),
+                row.get::<String>(8).expect("ctid"),
+            );
             if let (Some(relation), Some(tuple)) = address {
-                addresses.entry(id.clone()).or_default().push((relation, tuple));
+                addresses
+                    .entry(id.clone())
+                    .or_default()
+                    .push((relation, tuple));
             }
-            rows.entry(id).and_modify(|seen| *seen = seen.join(&state)).or_insert(state);
+            rows.entry(id)
+                .and_modify(|seen| *seen = seen.join(&state))
+                .or_insert(state);
         }
 
         let before = rows.clone();
@@ -105,25 +127,9 @@ pub fn apply_events(attachment: &Attachment, events: &[Incoming], absorb_parked:
             })
             .collect();
 
-        // Rows sharing a message id all get the merge of their states.
-        let changed: Vec<(&(pg_sys::Oid, String), &RowState)> = rows
-            .iter()
-            .filter(|(id, row)| before.get(*id) != Some(row))
-            .flat_map(|(id, row)| addresses[id].iter().map(move |address| (address, row)))
-            .collect();
-        if !changed.is_empty() {
-            let args = vec![
-                changed.iter().map(|((relation, _), _)| *relation).collect::<Vec<_>>().into(),
-                changed.iter().map(|((_, tuple), _)| tuple.as_str()).collect::<Vec<_>>().into(),
-                changed.iter().map(|(_, row)| row.status.as_str()).collect::<Vec<_>>().into(),
-                timestamp_datum(changed.iter().map(|(_, row)| row.times.sent_at).collect()),
-                timestamp_datum(changed.iter().map(|(_, row)| row.times.delivered_at).collect()),
-                timestamp_datum(changed.iter().map(|(_, row)| row.times.read_at).collect()),
-                timestamp_datum(changed.iter().map(|(_, row)| row.times.failed_at).collect()),
-            ];
-            client.update(&plans.write_rows, None, &args).expect("writing recipients");
-        }
-
+        // Parked events are written before the rows: the row write takes campaign row locks (in
+        // the trigger), and parked-event keys must come before them in every path, as they do
+        // where apply absorbs parked events and where the trigger takes them.
         let parked: Vec<&Incoming> = events
             .iter()
             .zip(&outcomes)
@@ -133,6 +139,44 @@ pub fn apply_events(attachment: &Attachment, events: &[Incoming], absorb_parked:
         if !parked.is_empty() {
             park(attachment, &parked);
         }
+        // Rows sharing a message id all get the merge of their states.
+        let changed: Vec<(&(pg_sys::Oid, String), &RowState)> = rows
+            .iter()
+            .filter(|(id, row)| before.get(*id) != Some(row))
+            .flat_map(|(id, row)| addresses[id].iter().map(move |address| (address, row)))
+            .collect();
+        if !changed.is_empty() {
+            let args = vec![
+                changed
+                    .iter()
+                    .map(|((relation, _), _)| *relation)
+                    .collect::<Vec<_>>()
+                    .into(),
+                changed
+                    .iter()
+                    .map(|((_, tuple), _)| tuple.as_str())
+                    .collect::<Vec<_>>()
+                    .into(),
+                changed
+                    .iter()
+                    .map(|(_, row)| row.status.as_str())
+                    .collect::<Vec<_>>()
+                    .into(),
+                timestamp_datum(changed.iter().map(|(_, row)| row.times.sent_at).collect()),
+                timestamp_datum(
+                    changed
+                        .iter()
+                        .map(|(_, row)| row.times.delivered_at)
+                        .collect(),
+                ),
+                timestamp_datum(changed.iter().map(|(_, row)| row.times.read_at).collect()),
+                timestamp_datum(changed.iter().map(|(_, row)| row.times.failed_at).collect()),
+            ];
+            client
+                .update(&plans.write_rows, None, &args)
+                .expect("writing recipients");
+        }
+
         outcomes
     })
 }
@@ -142,15 +186,36 @@ pub fn apply_events(attachment: &Attachment, events: &[Incoming], absorb_parked:
 fn park(attachment: &Attachment, events: &[&Incoming]) {
     let mut events = events.to_vec();
     events.sort_by(|a, b| {
-        (a.message_id.as_str(), a.event.kind.as_str(), a.event.occurred_at)
-            .cmp(&(b.message_id.as_str(), b.event.kind.as_str(), b.event.occurred_at))
+        (
+            a.message_id.as_str(),
+            a.event.kind.as_str(),
+            a.event.occurred_at,
+        )
+            .cmp(&(
+                b.message_id.as_str(),
+                b.event.kind.as_str(),
+                b.event.occurred_at,
+            ))
     });
     events.dedup_by(|a, b| a.message_id == b.message_id && a.event == b.event);
     let args = vec![
         attachment.recipients.into(),
-        events.iter().map(|incoming| incoming.message_id.as_str()).collect::<Vec<_>>().into(),
-        events.iter().map(|incoming| incoming.event.kind.as_str()).collect::<Vec<_>>().into(),
-        timestamp_datum(events.iter().map(|incoming| Some(incoming.event.occurred_at)).collect()),
+        events
+            .iter()
+            .map(|incoming| incoming.message_id.as_str())
+            .collect::<Vec<_>>()
+            .into(),
+        events
+            .iter()
+            .map(|incoming| incoming.event.kind.as_str())
+            .collect::<Vec<_>>()
+            .into(),
+        timestamp_datum(
+            events
+                .iter()
+                .map(|incoming| Some(incoming.event.occurred_at))
+                .collect(),
+        ),
     ];
     as_extension_owner(|| {
         Spi::run_with_args(
@@ -167,13 +232,15 @@ fn park(attachment: &Attachment, events: &[&Incoming]) {
 /// Whether any event waits for a recipient of `recipients`: the trigger asks this before it
 /// collects the message ids a statement assigned.
 pub fn any_parked(recipients: pg_sys::Oid) -> bool {
-    as_extension_owner(|| Spi::get_one_with_args::<bool>(
+    as_extension_owner(|| {
+        Spi::get_one_with_args::<bool>(
         "SELECT EXISTS (SELECT FROM campaign_counters.parked_events WHERE recipients = $1::regclass)",
         &[recipients.into()],
     )
     .ok()
     .flatten()
-    .unwrap_or(false))
+    .unwrap_or(false)
+    })
 }
 
 /// Removes and returns the parked events of `message_ids` (the extension's table, read as its owner).
@@ -191,13 +258,21 @@ fn take_parked(attachment: &Attachment, message_ids: Vec<String>) -> Vec<Incomin
                 )
                 .expect("taking parked events");
             for row in rows {
-                let (Ok(Some(message_id)), Ok(Some(kind)), Ok(Some(occurred_at))) =
-                    (row.get::<String>(1), row.get::<&str>(2), row.get::<TimestampWithTimeZone>(3))
-                else {
+                let (Ok(Some(message_id)), Ok(Some(kind)), Ok(Some(occurred_at))) = (
+                    row.get::<String>(1),
+                    row.get::<&str>(2),
+                    row.get::<TimestampWithTimeZone>(3),
+                ) else {
                     continue;
                 };
                 if let Some(kind) = EventKind::parse(kind) {
-                    taken.push(Incoming { message_id, event: Event { kind, occurred_at: occurred_at.into_inner() } });
+                    taken.push(Incoming {
+                        message_id,
+                        event: Event {
+                            kind,
+                            occurred_at: occurred_at.into_inner(),
+                        },
+                    });
                 }
             }
         })
@@ -210,7 +285,9 @@ fn take_parked(attachment: &Attachment, message_ids: Vec<String>) -> Vec<Incomin
 pub fn apply_parked(attachment: &Attachment, message_ids: Vec<String>) -> usize {
     let waiting = take_parked(attachment, message_ids);
     // Events come back in no particular order; the merge does not depend on it.
-    as_role(attachment.recipients_owner, || apply_events(attachment, &waiting, false));
+    as_role(attachment.recipients_owner, || {
+        apply_events(attachment, &waiting, false)
+    });
     waiting.len()
 }
 
@@ -230,7 +307,10 @@ fn apply_parked_events(recipients: Option<pg_sys::Oid>) -> i64 {
                         None,
                         &[attachment.recipients.into()],
                     )
-                    .map(|rows| rows.filter_map(|row| row.get::<String>(1).ok().flatten()).collect())
+                    .map(|rows| {
+                        rows.filter_map(|row| row.get::<String>(1).ok().flatten())
+                            .collect()
+                    })
             })
             .expect("reading parked events")
         });
@@ -274,10 +354,26 @@ fn record_failures(attachment: &Attachment, failures: &[(&str, &FailureDetail, P
     let args = vec![
         attachment.recipients.into(),
         unique.keys().map(|(id, _)| *id).collect::<Vec<_>>().into(),
-        unique.keys().map(|(_, code)| *code).collect::<Vec<i32>>().into(),
-        unique.values().map(|(detail, _)| detail.title.as_deref()).collect::<Vec<_>>().into(),
-        unique.values().map(|(detail, _)| detail.message.as_deref()).collect::<Vec<_>>().into(),
-        unique.values().map(|(detail, _)| detail.details.as_deref()).collect::<Vec<_>>().into(),
+        unique
+            .keys()
+            .map(|(_, code)| *code)
+            .collect::<Vec<i32>>()
+            .into(),
+        unique
+            .values()
+            .map(|(detail, _)| detail.title.as_deref())
+            .collect::<Vec<_>>()
+            .into(),
+        unique
+            .values()
+            .map(|(detail, _)| detail.message.as_deref())
+            .collect::<Vec<_>>()
+            .into(),
+        unique
+            .values()
+            .map(|(detail, _)| detail.details.as_deref())
+            .collect::<Vec<_>>()
+            .into(),
         timestamp_datum(unique.values().map(|(_, at)| Some(*at)).collect()),
     ];
     as_extension_owner(|| {
@@ -305,7 +401,11 @@ fn apply_recipient_status(
             PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
             format!(
                 "{} must not be NULL",
-                if whatsapp_message_id.is_none() { "whatsapp_message_id" } else { "status" }
+                if whatsapp_message_id.is_none() {
+                    "whatsapp_message_id"
+                } else {
+                    "status"
+                }
             ),
             None,
             None,
@@ -314,7 +414,10 @@ fn apply_recipient_status(
     if message_id.is_empty() || message_id.len() > MAX_MESSAGE_ID_BYTES {
         raise(
             PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
-            format!("whatsapp_message_id must have 1 to {MAX_MESSAGE_ID_BYTES} bytes, not {}", message_id.len()),
+            format!(
+                "whatsapp_message_id must have 1 to {MAX_MESSAGE_ID_BYTES} bytes, not {}",
+                message_id.len()
+            ),
             None,
             None,
         );
@@ -339,7 +442,10 @@ fn apply_recipient_status(
     };
     pinned(|| {
         let attachment = chosen_attachment(recipients, Lookup::Recipients);
-        let incoming = [Incoming { message_id: message_id.to_string(), event: Event { kind, occurred_at } }];
+        let incoming = [Incoming {
+            message_id: message_id.to_string(),
+            event: Event { kind, occurred_at },
+        }];
         apply_events(&attachment, &incoming, true)[0].as_str()
     })
 }
@@ -349,12 +455,17 @@ fn apply_recipient_status(
 pub struct JsonbText(String);
 
 impl FromDatum for JsonbText {
-    unsafe fn from_polymorphic_datum(datum: pg_sys::Datum, is_null: bool, _: pg_sys::Oid) -> Option<Self> {
+    unsafe fn from_polymorphic_datum(
+        datum: pg_sys::Datum,
+        is_null: bool,
+        _: pg_sys::Oid,
+    ) -> Option<Self> {
         if is_null {
             return None;
         }
-        let text = pgrx::direct_function_call::<&core::ffi::CStr>(pg_sys::jsonb_out, &[Some(datum)])
-            .expect("jsonb_out returns text");
+        let text =
+            pgrx::direct_function_call::<&core::ffi::CStr>(pg_sys::jsonb_out, &[Some(datum)])
+                .expect("jsonb_out returns text");
         Some(JsonbText(text.to_string_lossy().into_owned()))
     }
 }
@@ -385,9 +496,21 @@ unsafe impl pgrx::pgrx_sql_entity_graph::metadata::SqlTranslatable for JsonbText
 fn apply_whatsapp_webhook(
     payload: Option<JsonbText>,
     recipients: Option<pg_sys::Oid>,
-) -> TableIterator<'static, (name!(whatsapp_message_id, Option<String>), name!(status, Option<String>), name!(outcome, String))> {
+) -> TableIterator<
+    'static,
+    (
+        name!(whatsapp_message_id, Option<String>),
+        name!(status, Option<String>),
+        name!(outcome, String),
+    ),
+> {
     let Some(JsonbText(body)) = payload else {
-        raise(PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED, "payload must not be NULL", None, None);
+        raise(
+            PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
+            "payload must not be NULL",
+            None,
+            None,
+        );
     };
     let items: Vec<StatusItem> = parse_webhook(&body).unwrap_or_else(|error| {
         raise(
@@ -402,9 +525,23 @@ fn apply_whatsapp_webhook(
         let mut incoming = Vec::new();
         let mut failures = Vec::new();
         for item in &items {
-            if let (Verdict::Event { event, failures: details }, Some(id)) = (&item.verdict, &item.whatsapp_message_id) {
-                incoming.push(Incoming { message_id: id.clone(), event: *event });
-                failures.extend(details.iter().map(|detail| (id.as_str(), detail, event.occurred_at)));
+            if let (
+                Verdict::Event {
+                    event,
+                    failures: details,
+                },
+                Some(id),
+            ) = (&item.verdict, &item.whatsapp_message_id)
+            {
+                incoming.push(Incoming {
+                    message_id: id.clone(),
+                    event: *event,
+                });
+                failures.extend(
+                    details
+                        .iter()
+                        .map(|detail| (id.as_str(), detail, event.occurred_at)),
+                );
             }
         }
         let mut applied = apply_events(&attachment, &incoming, true).into_iter();
@@ -413,11 +550,17 @@ fn apply_whatsapp_webhook(
             .iter()
             .map(|item| {
                 let outcome = match &item.verdict {
-                    Verdict::Event { .. } => applied.next().expect("one outcome per event").as_str(),
+                    Verdict::Event { .. } => {
+                        applied.next().expect("one outcome per event").as_str()
+                    }
                     Verdict::Ignored => "ignored",
                     Verdict::Invalid { .. } => "invalid",
                 };
-                (item.whatsapp_message_id.clone(), item.status.clone(), outcome.to_string())
+                (
+                    item.whatsapp_message_id.clone(),
+                    item.status.clone(),
+                    outcome.to_string(),
+                )
             })
             .collect::<Vec<_>>()
     });
@@ -427,7 +570,12 @@ fn apply_whatsapp_webhook(
 #[pg_extern(sql = false)]
 fn purge_parked_events(older_than: Option<pgrx::datum::Interval>) -> i64 {
     let older_than = older_than.unwrap_or_else(|| {
-        raise(PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED, "older_than must not be NULL", None, None)
+        raise(
+            PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
+            "older_than must not be NULL",
+            None,
+            None,
+        )
     });
     pinned(|| {
         Spi::connect_mut(|client| {
@@ -447,9 +595,21 @@ fn purge_parked_events(older_than: Option<pgrx::datum::Interval>) -> i64 {
 fn failure_reasons(
     campaign_id: Option<&str>,
     campaigns: Option<pg_sys::Oid>,
-) -> TableIterator<'static, (name!(code, Option<i32>), name!(title, Option<String>), name!(recipients, i64))> {
+) -> TableIterator<
+    'static,
+    (
+        name!(code, Option<i32>),
+        name!(title, Option<String>),
+        name!(recipients, i64),
+    ),
+> {
     let Some(campaign_id) = campaign_id else {
-        raise(PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED, "campaign_id must not be NULL", None, None);
+        raise(
+            PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
+            "campaign_id must not be NULL",
+            None,
+            None,
+        );
     };
     let rows = pinned(|| {
         let attachment = chosen_attachment(campaigns, Lookup::Campaigns);

@@ -2,7 +2,9 @@
 
 use crate::counters::COUNTER_COLUMNS;
 use crate::recalc::{recount, Mode};
-use crate::session::{as_extension_owner, notice, pinned, qualified_name, raise, require_owner, table_or_default};
+use crate::session::{
+    as_extension_owner, notice, pinned, qualified_name, raise, require_owner, table_or_default,
+};
 use crate::shape::{attached_root, attachment_of, column, KeyKind};
 use crate::status::Status;
 use pgrx::prelude::*;
@@ -32,7 +34,9 @@ impl Accepts {
         match self {
             Accepts::CampaignId => KeyKind::of_base_type(base_type).is_some(),
             Accepts::Text => matches!(base_type, pg_sys::TEXTOID | pg_sys::VARCHAROID),
-            Accepts::Timestamp => matches!(base_type, pg_sys::TIMESTAMPOID | pg_sys::TIMESTAMPTZOID),
+            Accepts::Timestamp => {
+                matches!(base_type, pg_sys::TIMESTAMPOID | pg_sys::TIMESTAMPTZOID)
+            }
             Accepts::Counter => matches!(base_type, pg_sys::INT4OID | pg_sys::INT8OID),
         }
     }
@@ -68,8 +72,14 @@ fn require_column(relation: pg_sys::Oid, name: &str, accepts: Accepts) -> pg_sys
     let Some(found) = column(relation, name) else {
         raise(
             PgSqlErrorCode::ERRCODE_UNDEFINED_COLUMN,
-            format!("table {} has no column \"{name}\", which campaign_counters requires", qualified_name(relation)),
-            Some(format!("\"{name}\" must be of type {}.", accepts.describe())),
+            format!(
+                "table {} has no column \"{name}\", which campaign_counters requires",
+                qualified_name(relation)
+            ),
+            Some(format!(
+                "\"{name}\" must be of type {}.",
+                accepts.describe()
+            )),
             None,
         );
     };
@@ -173,7 +183,8 @@ fn drop_triggers(recipients: pg_sys::Oid) {
     for table in trigger_tables(recipients) {
         let table_name = qualified_name(table);
         for (name, _) in TRIGGERS {
-            Spi::run(&format!("DROP TRIGGER IF EXISTS {name} ON {table_name}")).expect("dropping trigger");
+            Spi::run(&format!("DROP TRIGGER IF EXISTS {name} ON {table_name}"))
+                .expect("dropping trigger");
         }
     }
 }
@@ -199,7 +210,11 @@ fn attach(recipients: Option<pg_sys::Oid>, campaigns: Option<pg_sys::Oid>) {
         match attached_root(recipients) {
             Some((root, _)) if root != recipients => raise(
                 PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
-                format!("{} is a partition of attached table {}", qualified_name(recipients), qualified_name(root)),
+                format!(
+                    "{} is a partition of attached table {}",
+                    qualified_name(recipients),
+                    qualified_name(root)
+                ),
                 None,
                 Some("Partitions are counted through their attached parent."),
             ),
@@ -215,7 +230,11 @@ fn attach(recipients: Option<pg_sys::Oid>, campaigns: Option<pg_sys::Oid>) {
             }
             Some((_, other)) => raise(
                 PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
-                format!("{} is already attached to {}", qualified_name(recipients), qualified_name(other)),
+                format!(
+                    "{} is already attached to {}",
+                    qualified_name(recipients),
+                    qualified_name(other)
+                ),
                 None,
                 Some("Detach it first."),
             ),
@@ -230,7 +249,11 @@ fn attach(recipients: Option<pg_sys::Oid>, campaigns: Option<pg_sys::Oid>) {
         if let Some(other) = campaigns_taken {
             raise(
                 PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
-                format!("{} already counts the recipients of {}", qualified_name(campaigns), qualified_name(other)),
+                format!(
+                    "{} already counts the recipients of {}",
+                    qualified_name(campaigns),
+                    qualified_name(other)
+                ),
                 Some("One campaigns table takes its counters from one recipients table.".into()),
                 None,
             );
@@ -257,7 +280,10 @@ fn detach(recipients: Option<pg_sys::Oid>) {
             Some((root, _)) if root == recipients => {}
             _ => raise(
                 PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT,
-                format!("table {} is not attached to campaign_counters", qualified_name(recipients)),
+                format!(
+                    "table {} is not attached to campaign_counters",
+                    qualified_name(recipients)
+                ),
                 None,
                 None,
             ),
@@ -267,7 +293,9 @@ fn detach(recipients: Option<pg_sys::Oid>) {
         as_extension_owner(|| {
             for table in ["attachments", "parked_events", "recipient_failures"] {
                 Spi::run_with_args(
-                    &format!("DELETE FROM campaign_counters.{table} WHERE recipients = $1::regclass"),
+                    &format!(
+                        "DELETE FROM campaign_counters.{table} WHERE recipients = $1::regclass"
+                    ),
                     &[recipients.into()],
                 )
                 .expect("forgetting the attachment");

@@ -100,7 +100,9 @@ pub struct CampaignDeltas<K: Ord = CampaignKey> {
 
 impl<K: Ord> Default for CampaignDeltas<K> {
     fn default() -> Self {
-        CampaignDeltas { by_campaign: BTreeMap::new() }
+        CampaignDeltas {
+            by_campaign: BTreeMap::new(),
+        }
     }
 }
 
@@ -122,7 +124,9 @@ impl<K: Ord> CampaignDeltas<K> {
 
     /// The campaigns whose counters change, in ascending key order (the lock order).
     pub fn nonzero(&self) -> impl Iterator<Item = (&K, &Counters)> {
-        self.by_campaign.iter().filter(|(_, change)| !change.is_zero())
+        self.by_campaign
+            .iter()
+            .filter(|(_, change)| !change.is_zero())
     }
 
     pub fn is_empty(&self) -> bool {
@@ -162,7 +166,10 @@ mod tests {
         };
         assert_eq!(counted_in(Status::Pending), ["messages_pending"]);
         assert_eq!(counted_in(Status::Sent), ["messages_sent"]);
-        assert_eq!(counted_in(Status::Delivered), ["messages_sent", "messages_delivered"]);
+        assert_eq!(
+            counted_in(Status::Delivered),
+            ["messages_sent", "messages_delivered"]
+        );
         assert_eq!(
             counted_in(Status::Read),
             ["messages_sent", "messages_delivered", "messages_read"]
@@ -190,16 +197,31 @@ mod tests {
         ]);
         assert_eq!(uuid.to_string(), "550e8400-e29b-41d4-a716-446655440000");
         assert_eq!(CampaignKey::Int(-42).to_string(), "-42");
-        assert_eq!(CampaignKey::Text(b"spring sale".to_vec().into()).to_string(), "spring sale");
+        assert_eq!(
+            CampaignKey::Text(b"spring sale".to_vec().into()).to_string(),
+            "spring sale"
+        );
     }
 
     /// One write to the recipients table, as a statement would make it.
     #[derive(Clone, Debug)]
     enum Write {
-        Insert { recipient: u8, campaign: u8, status: Status },
-        SetStatus { recipient: u8, status: Status },
-        Move { recipient: u8, campaign: u8 },
-        Delete { recipient: u8 },
+        Insert {
+            recipient: u8,
+            campaign: u8,
+            status: Status,
+        },
+        SetStatus {
+            recipient: u8,
+            status: Status,
+        },
+        Move {
+            recipient: u8,
+            campaign: u8,
+        },
+        Delete {
+            recipient: u8,
+        },
     }
 
     fn arb_status() -> impl Strategy<Value = Status> {
@@ -208,10 +230,19 @@ mod tests {
 
     fn arb_write() -> impl Strategy<Value = Write> {
         prop_oneof![
-            (any::<u8>(), 0u8..6, arb_status())
-                .prop_map(|(recipient, campaign, status)| Write::Insert { recipient, campaign, status }),
-            (any::<u8>(), arb_status()).prop_map(|(recipient, status)| Write::SetStatus { recipient, status }),
-            (any::<u8>(), 0u8..6).prop_map(|(recipient, campaign)| Write::Move { recipient, campaign }),
+            (any::<u8>(), 0u8..6, arb_status()).prop_map(|(recipient, campaign, status)| {
+                Write::Insert {
+                    recipient,
+                    campaign,
+                    status,
+                }
+            }),
+            (any::<u8>(), arb_status())
+                .prop_map(|(recipient, status)| Write::SetStatus { recipient, status }),
+            (any::<u8>(), 0u8..6).prop_map(|(recipient, campaign)| Write::Move {
+                recipient,
+                campaign
+            }),
             any::<u8>().prop_map(|recipient| Write::Delete { recipient }),
         ]
     }

@@ -16,8 +16,16 @@ mod trigger;
 ::pgrx::pg_module_magic!(name, version);
 
 pgrx::extension_sql_file!("../sql/tables.sql", name = "tables", bootstrap);
-pgrx::extension_sql_file!("../sql/functions.sql", name = "functions", requires = ["tables"]);
-pgrx::extension_sql_file!("../sql/dropped_tables.sql", name = "dropped_tables", finalize);
+pgrx::extension_sql_file!(
+    "../sql/functions.sql",
+    name = "functions",
+    requires = ["tables"]
+);
+pgrx::extension_sql_file!(
+    "../sql/dropped_tables.sql",
+    name = "dropped_tables",
+    finalize
+);
 
 #[pgrx::pg_guard]
 pub extern "C-unwind" fn _PG_init() {

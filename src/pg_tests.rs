@@ -42,7 +42,9 @@ mod tests {
     }
 
     fn drift() -> i64 {
-        Spi::get_one::<i64>("SELECT count(*) FROM campaign_counters.verify_campaign_counters()").unwrap().unwrap()
+        Spi::get_one::<i64>("SELECT count(*) FROM campaign_counters.verify_campaign_counters()")
+            .unwrap()
+            .unwrap()
     }
 
     #[pg_test]
@@ -56,7 +58,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(counters("1"), (10, 30, 20, 10, 10));
-        Spi::run("UPDATE campaign_recipients SET status = 'read' WHERE status IN ('sent', 'delivered')").unwrap();
+        Spi::run(
+            "UPDATE campaign_recipients SET status = 'read' WHERE status IN ('sent', 'delivered')",
+        )
+        .unwrap();
         assert_eq!(counters("1"), (10, 30, 30, 30, 10));
         Spi::run("UPDATE campaign_recipients SET campaign_id = 2 WHERE id IN (SELECT min(id) FROM campaign_recipients WHERE campaign_id = 1)").unwrap();
         assert_eq!(drift(), 0);
@@ -72,10 +77,14 @@ mod tests {
         setup_tables("integer");
         Spi::run("INSERT INTO marketing_campaigns (id) VALUES (7)").unwrap();
         let raised = PgTryBuilder::new(|| {
-            Spi::run("INSERT INTO campaign_recipients (campaign_id, status) VALUES (7, 'queued')").map(|_| None)
+            Spi::run("INSERT INTO campaign_recipients (campaign_id, status) VALUES (7, 'queued')")
+                .map(|_| None)
         })
         .catch_others(|error| match error {
-            pg_sys::panic::CaughtError::PostgresError(report) => Ok(Some((report.sql_error_code(), report.message().to_string()))),
+            pg_sys::panic::CaughtError::PostgresError(report) => Ok(Some((
+                report.sql_error_code(),
+                report.message().to_string(),
+            ))),
             _ => Ok(None),
         })
         .execute()
@@ -99,9 +108,13 @@ mod tests {
         )
         .unwrap();
         assert_eq!(drift(), 1);
-        let fixed = Spi::get_one::<i64>("SELECT campaign_counters.recalc_campaign_counters()").unwrap();
+        let fixed =
+            Spi::get_one::<i64>("SELECT campaign_counters.recalc_campaign_counters()").unwrap();
         assert_eq!(fixed, Some(1));
-        assert_eq!(counters("00000000-0000-0000-0000-000000000001"), (0, 5, 5, 5, 3));
+        assert_eq!(
+            counters("00000000-0000-0000-0000-000000000001"),
+            (0, 5, 5, 5, 3)
+        );
         assert_eq!(drift(), 0);
     }
 
@@ -133,10 +146,20 @@ mod tests {
         .unwrap();
         assert_eq!(delivered_at, "2026-01-01 10:01:00");
         assert_eq!(apply("read", "2026-01-01 11:00+00"), "duplicate");
-        assert_eq!(Spi::get_one::<String>("SELECT campaign_counters.apply_recipient_status('wamid.B', 'read')").unwrap().unwrap(), "parked");
+        assert_eq!(
+            Spi::get_one::<String>(
+                "SELECT campaign_counters.apply_recipient_status('wamid.B', 'read')"
+            )
+            .unwrap()
+            .unwrap(),
+            "parked"
+        );
         Spi::run("INSERT INTO campaign_recipients (campaign_id, whatsapp_message_id) VALUES ('spring', 'wamid.B')").unwrap();
         assert_eq!(counters("spring"), (0, 2, 2, 2, 0));
-        assert_eq!(Spi::get_one::<i64>("SELECT count(*) FROM campaign_counters.parked_events").unwrap(), Some(0));
+        assert_eq!(
+            Spi::get_one::<i64>("SELECT count(*) FROM campaign_counters.parked_events").unwrap(),
+            Some(0)
+        );
         assert_eq!(drift(), 0);
     }
 
@@ -152,7 +175,9 @@ mod tests {
              INSERT INTO campaign_recipients (campaign_id, status) VALUES (1, 'read');",
         )
         .unwrap();
-        let sent = Spi::get_one::<i32>("SELECT messages_sent FROM moved.renamed_campaigns WHERE id = 1").unwrap();
+        let sent =
+            Spi::get_one::<i32>("SELECT messages_sent FROM moved.renamed_campaigns WHERE id = 1")
+                .unwrap();
         assert_eq!(sent, Some(2));
         let drift = Spi::get_one::<i64>(
             "SELECT count(*) FROM campaign_counters.verify_campaign_counters(campaigns => 'moved.renamed_campaigns')",
@@ -187,7 +212,9 @@ mod tests {
                     "SELECT campaign_counters.apply_recipient_status('wamid.P', $1, $2)",
                     &[
                         event.kind.as_str().into(),
-                        TimestampWithTimeZone::try_from(event.occurred_at).unwrap().into(),
+                        TimestampWithTimeZone::try_from(event.occurred_at)
+                            .unwrap()
+                            .into(),
                     ],
                 )
                 .unwrap();
@@ -244,20 +271,32 @@ mod tests {
         };
 
         let strategy = (
-            prop::collection::vec((prop::sample::select(EventKind::ALL.to_vec()), 0i64..600), 1..7),
+            prop::collection::vec(
+                (prop::sample::select(EventKind::ALL.to_vec()), 0i64..600),
+                1..7,
+            ),
             Just((0..14).collect::<Vec<usize>>()).prop_shuffle(),
         );
-        let mut runner = TestRunner::new(Config { cases: 40, ..Config::default() });
+        let mut runner = TestRunner::new(Config {
+            cases: 40,
+            ..Config::default()
+        });
         runner
             .run(&strategy, |(raw, order)| {
                 let events: Vec<Event> = raw
                     .iter()
-                    .map(|(kind, offset)| Event { kind: *kind, occurred_at: to_pg(base_seconds + offset) })
+                    .map(|(kind, offset)| Event {
+                        kind: *kind,
+                        occurred_at: to_pg(base_seconds + offset),
+                    })
                     .collect();
                 // Another order of the same events, each given twice.
                 let doubled: Vec<Event> = events.iter().chain(events.iter()).copied().collect();
-                let shuffled: Vec<Event> =
-                    order.iter().filter(|i| **i < doubled.len()).map(|i| doubled[*i]).collect();
+                let shuffled: Vec<Event> = order
+                    .iter()
+                    .filter(|i| **i < doubled.len())
+                    .map(|i| doubled[*i])
+                    .collect();
 
                 let (expected, _) = RowState::new(Status::Pending).apply_all(&events);
                 let expected_counters = Counters::of(expected.status).0;

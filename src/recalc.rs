@@ -30,7 +30,11 @@ pub struct Drift {
 /// The campaign rows are locked first, in id order, the order the trigger locks them in: a
 /// writer that already changed a counter makes recalc wait for its commit and is then counted;
 /// a writer that has not yet reached its counter write adds its change after recalc's value.
-pub fn recount(attachment: &Attachment, campaign_id: Option<&str>, mode: Mode) -> (i64, Vec<Drift>) {
+pub fn recount(
+    attachment: &Attachment,
+    campaign_id: Option<&str>,
+    mode: Mode,
+) -> (i64, Vec<Drift>) {
     let counters_list = COUNTER_COLUMNS
         .iter()
         .map(|name| format!("{}::int8", quote_ident(name)))
@@ -41,7 +45,11 @@ pub fn recount(attachment: &Attachment, campaign_id: Option<&str>, mode: Mode) -
         None => String::new(),
     };
     let arguments: Vec<DatumWithOid> = campaign_id.map(DatumWithOid::from).into_iter().collect();
-    let lock = if mode == Mode::Repair { "FOR NO KEY UPDATE" } else { "" };
+    let lock = if mode == Mode::Repair {
+        "FOR NO KEY UPDATE"
+    } else {
+        ""
+    };
     let kind = attachment.key_kind;
 
     Spi::connect_mut(|client| {
@@ -54,8 +62,13 @@ pub fn recount(attachment: &Attachment, campaign_id: Option<&str>, mode: Mode) -
             attachment.id_order("id"),
         );
         let mut stored: Vec<(CampaignKey, Counters)> = Vec::new();
-        for row in client.update(stored_query.as_str(), None, &arguments).expect("reading campaigns") {
-            let Some(id) = kind.read(&row, 1) else { continue };
+        for row in client
+            .update(stored_query.as_str(), None, &arguments)
+            .expect("reading campaigns")
+        {
+            let Some(id) = kind.read(&row, 1) else {
+                continue;
+            };
             let mut values = [0i64; 5];
             for (i, value) in values.iter_mut().enumerate() {
                 *value = row.get::<i64>(i + 2).expect("counter column").unwrap_or(0);
@@ -65,7 +78,10 @@ pub fn recount(attachment: &Attachment, campaign_id: Option<&str>, mode: Mode) -
         if let (Some(id), true) = (campaign_id, stored.is_empty()) {
             raise(
                 PgSqlErrorCode::ERRCODE_NO_DATA_FOUND,
-                format!("campaign {id} does not exist in {}", attachment.campaigns_name),
+                format!(
+                    "campaign {id} does not exist in {}",
+                    attachment.campaigns_name
+                ),
                 None,
                 None,
             );
@@ -78,18 +94,33 @@ pub fn recount(attachment: &Attachment, campaign_id: Option<&str>, mode: Mode) -
         );
         let mut uncounted = 0i64;
         let mut groups = Vec::new();
-        for row in client.update(count_query.as_str(), None, &arguments).expect("counting recipients") {
-            let Some(id) = kind.read(&row, 1) else { continue };
+        for row in client
+            .update(count_query.as_str(), None, &arguments)
+            .expect("counting recipients")
+        {
+            let Some(id) = kind.read(&row, 1) else {
+                continue;
+            };
             let number = row.get::<i64>(3).expect("count column").unwrap_or(0);
-            match row.get::<&str>(2).expect("status column").and_then(|s| Status::parse(s.as_bytes())) {
+            match row
+                .get::<&str>(2)
+                .expect("status column")
+                .and_then(|s| Status::parse(s.as_bytes()))
+            {
                 Some(status) => groups.push((id, status, number)),
                 None => uncounted += number,
             }
         }
         if uncounted > 0 {
             warning(
-                format!("{uncounted} recipients of {} have a status that counts nowhere", attachment.recipients_name),
-                Some(format!("Accepted statuses: {}. Fix those rows; they are left out of every counter.", Status::ACCEPTED)),
+                format!(
+                    "{uncounted} recipients of {} have a status that counts nowhere",
+                    attachment.recipients_name
+                ),
+                Some(format!(
+                    "Accepted statuses: {}. Fix those rows; they are left out of every counter.",
+                    Status::ACCEPTED
+                )),
             );
         }
         let actual = recount_groups(groups);
@@ -124,14 +155,26 @@ pub fn recount(attachment: &Attachment, campaign_id: Option<&str>, mode: Mode) -
                             .map(|(i, name)| format!("{} = ${}", quote_ident(name), i + 2))
                             .collect::<Vec<_>>()
                             .join(", ");
-                        let query = format!("UPDATE {} SET {assignments} WHERE id = $1", attachment.campaigns_name);
+                        let query = format!(
+                            "UPDATE {} SET {assignments} WHERE id = $1",
+                            attachment.campaigns_name
+                        );
                         let mut types = vec![PgOid::from(kind.type_oid())];
                         types.extend([PgOid::from(pg_sys::INT8OID); 5]);
-                        client.prepare_mut(query.as_str(), &types).expect("preparing the counter repair")
+                        client
+                            .prepare_mut(query.as_str(), &types)
+                            .expect("preparing the counter repair")
                     });
                     let mut args = vec![kind.datum(&campaign)];
-                    args.extend(actual_counters.0.iter().map(|value| DatumWithOid::from(*value)));
-                    client.update(&*plan, None, &args).expect("repairing counters");
+                    args.extend(
+                        actual_counters
+                            .0
+                            .iter()
+                            .map(|value| DatumWithOid::from(*value)),
+                    );
+                    client
+                        .update(&*plan, None, &args)
+                        .expect("repairing counters");
                 }
             }
         }
@@ -154,15 +197,23 @@ fn verify_campaign_counters(
     campaigns: Option<pg_sys::Oid>,
 ) -> TableIterator<
     'static,
-    (name!(campaign_id, String), name!(counter, String), name!(stored, i64), name!(actual, i64)),
+    (
+        name!(campaign_id, String),
+        name!(counter, String),
+        name!(stored, i64),
+        name!(actual, i64),
+    ),
 > {
     let drifts = pinned(|| {
         let attachment = chosen_attachment(campaigns, Lookup::Campaigns);
         recount(&attachment, campaign_id, Mode::Report).1
     });
-    TableIterator::new(
-        drifts
-            .into_iter()
-            .map(|drift| (drift.campaign.to_string(), drift.counter.to_string(), drift.stored, drift.actual)),
-    )
+    TableIterator::new(drifts.into_iter().map(|drift| {
+        (
+            drift.campaign.to_string(),
+            drift.counter.to_string(),
+            drift.stored,
+            drift.actual,
+        )
+    }))
 }

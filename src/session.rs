@@ -10,8 +10,14 @@ use std::ffi::CString;
 const PINNED_SEARCH_PATH: &str = "pg_catalog, pg_temp";
 
 /// Raises an ERROR with a SQLSTATE, a message and optionally a detail and hint. Never returns.
-pub fn raise(code: PgSqlErrorCode, message: impl Into<String>, detail: Option<String>, hint: Option<&str>) -> ! {
-    let mut report = pgrx::pg_sys::panic::ErrorReport::new(code, message.into(), "campaign_counters");
+pub fn raise(
+    code: PgSqlErrorCode,
+    message: impl Into<String>,
+    detail: Option<String>,
+    hint: Option<&str>,
+) -> ! {
+    let mut report =
+        pgrx::pg_sys::panic::ErrorReport::new(code, message.into(), "campaign_counters");
     if let Some(detail) = detail {
         report = report.set_detail(detail);
     }
@@ -104,19 +110,25 @@ pub fn extension_owner() -> pg_sys::Oid {
 
 /// One value about `relation` from the catalogs; a relation that is gone is ERROR 42P01.
 fn about_relation<T: FromDatum + IntoDatum>(query: &str, relation: pg_sys::Oid) -> T {
-    Spi::get_one_with_args::<T>(query, &[relation.into()]).ok().flatten().unwrap_or_else(|| {
-        raise(
-            PgSqlErrorCode::ERRCODE_UNDEFINED_TABLE,
-            format!("relation with OID {} does not exist", relation.to_u32()),
-            None,
-            None,
-        )
-    })
+    Spi::get_one_with_args::<T>(query, &[relation.into()])
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| {
+            raise(
+                PgSqlErrorCode::ERRCODE_UNDEFINED_TABLE,
+                format!("relation with OID {} does not exist", relation.to_u32()),
+                None,
+                None,
+            )
+        })
 }
 
 /// The role that owns `relation`.
 pub fn owner_of(relation: pg_sys::Oid) -> pg_sys::Oid {
-    about_relation("SELECT relowner FROM pg_catalog.pg_class WHERE oid = $1", relation)
+    about_relation(
+        "SELECT relowner FROM pg_catalog.pg_class WHERE oid = $1",
+        relation,
+    )
 }
 
 /// Runs `body` as `role` in a security-restricted operation (as PostgreSQL does for index
@@ -166,7 +178,10 @@ pub fn require_owner(relation: pg_sys::Oid, action: &str) {
     if !owns {
         raise(
             PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
-            format!("must be owner of table {} to {action}", qualified_name(relation)),
+            format!(
+                "must be owner of table {} to {action}",
+                qualified_name(relation)
+            ),
             None,
             None,
         );
@@ -175,8 +190,10 @@ pub fn require_owner(relation: pg_sys::Oid, action: &str) {
 
 /// Requires that the current user may UPDATE `relation`.
 pub fn require_update(relation: pg_sys::Oid) {
-    let may_update: bool =
-        about_relation("SELECT pg_catalog.has_table_privilege($1::pg_catalog.regclass, 'UPDATE')", relation);
+    let may_update: bool = about_relation(
+        "SELECT pg_catalog.has_table_privilege($1::pg_catalog.regclass, 'UPDATE')",
+        relation,
+    );
     if !may_update {
         raise(
             PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,

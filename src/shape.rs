@@ -57,11 +57,21 @@ impl KeyKind {
     }
 
     /// Reads column `ordinal` of an SPI result row holding ids of this kind.
-    pub fn read(self, row: &pgrx::spi::SpiHeapTupleData<'_>, ordinal: usize) -> Option<CampaignKey> {
+    pub fn read(
+        self,
+        row: &pgrx::spi::SpiHeapTupleData<'_>,
+        ordinal: usize,
+    ) -> Option<CampaignKey> {
         match self {
-            KeyKind::Int4 => row.get::<i32>(ordinal).ok()?.map(|value| CampaignKey::Int(value as i64)),
+            KeyKind::Int4 => row
+                .get::<i32>(ordinal)
+                .ok()?
+                .map(|value| CampaignKey::Int(value as i64)),
             KeyKind::Int8 => row.get::<i64>(ordinal).ok()?.map(CampaignKey::Int),
-            KeyKind::Uuid => row.get::<pgrx::Uuid>(ordinal).ok()?.map(|value| CampaignKey::Uuid(*value.as_bytes())),
+            KeyKind::Uuid => row
+                .get::<pgrx::Uuid>(ordinal)
+                .ok()?
+                .map(|value| CampaignKey::Uuid(*value.as_bytes())),
             KeyKind::Text => row
                 .get::<String>(ordinal)
                 .ok()?
@@ -74,7 +84,9 @@ impl KeyKind {
             (KeyKind::Int4, CampaignKey::Int(value)) => (*value as i32).into(),
             (KeyKind::Int8, CampaignKey::Int(value)) => (*value).into(),
             (KeyKind::Uuid, CampaignKey::Uuid(bytes)) => pgrx::Uuid::from_bytes(*bytes).into(),
-            (KeyKind::Text, CampaignKey::Text(bytes)) => String::from_utf8_lossy(bytes).into_owned().into(),
+            (KeyKind::Text, CampaignKey::Text(bytes)) => {
+                String::from_utf8_lossy(bytes).into_owned().into()
+            }
             _ => unreachable!("campaign keys of one table share its id type"),
         }
     }
@@ -234,7 +246,10 @@ pub fn trigger_target(relation: pg_sys::Oid) -> Rc<TriggerTarget> {
         Some(column) => column.attnum as i32,
         None => raise(
             PgSqlErrorCode::ERRCODE_UNDEFINED_COLUMN,
-            format!("column \"{name}\" of relation {} does not exist", qualified_name(relation)),
+            format!(
+                "column \"{name}\" of relation {} does not exist",
+                qualified_name(relation)
+            ),
             None,
             None,
         ),
@@ -258,7 +273,10 @@ fn load_attachment(recipients: pg_sys::Oid, campaigns: pg_sys::Oid) -> Attachmen
     let id = column(campaigns, "id").unwrap_or_else(|| {
         raise(
             PgSqlErrorCode::ERRCODE_UNDEFINED_COLUMN,
-            format!("column \"id\" of relation {} does not exist", qualified_name(campaigns)),
+            format!(
+                "column \"id\" of relation {} does not exist",
+                qualified_name(campaigns)
+            ),
             None,
             None,
         )
@@ -266,7 +284,11 @@ fn load_attachment(recipients: pg_sys::Oid, campaigns: pg_sys::Oid) -> Attachmen
     let key_kind = KeyKind::of_base_type(id.base_type).unwrap_or_else(|| {
         raise(
             PgSqlErrorCode::ERRCODE_DATATYPE_MISMATCH,
-            format!("column \"id\" of {} has type {}", qualified_name(campaigns), id.type_name),
+            format!(
+                "column \"id\" of {} has type {}",
+                qualified_name(campaigns),
+                id.type_name
+            ),
             None,
             Some("Campaign ids may be uuid, bigint, integer or text."),
         )
@@ -280,11 +302,16 @@ fn load_attachment(recipients: pg_sys::Oid, campaigns: pg_sys::Oid) -> Attachmen
             format!("{column} = {column} + ${}", i + 2)
         })
         .collect();
-    let query = format!("UPDATE {campaigns_name} SET {} WHERE id = $1", increments.join(", "));
+    let query = format!(
+        "UPDATE {campaigns_name} SET {} WHERE id = $1",
+        increments.join(", ")
+    );
     let mut argument_types = vec![PgOid::from(key_kind.type_oid())];
     argument_types.extend([PgOid::from(pg_sys::INT8OID); 5]);
     let add_to_counters = Spi::connect(|client| {
-        client.prepare_mut(query.as_str(), &argument_types).map(|plan| plan.keep())
+        client
+            .prepare_mut(query.as_str(), &argument_types)
+            .map(|plan| plan.keep())
     })
     .expect("preparing the counter update");
     Attachment {
@@ -313,7 +340,9 @@ pub enum Lookup {
 /// only attachment there is.
 pub fn chosen_attachment(table: Option<pg_sys::Oid>, lookup: Lookup) -> Rc<Attachment> {
     let condition = match lookup {
-        Lookup::Recipients => "recipients = coalesce(pg_partition_root($1::regclass), $1::regclass)",
+        Lookup::Recipients => {
+            "recipients = coalesce(pg_partition_root($1::regclass), $1::regclass)"
+        }
         Lookup::Campaigns => "campaigns = $1::regclass",
     };
     let query = format!(
@@ -326,14 +355,20 @@ pub fn chosen_attachment(table: Option<pg_sys::Oid>, lookup: Lookup) -> Rc<Attac
     let found: Vec<pg_sys::Oid> = Spi::connect(|client| {
         client
             .select(query.as_str(), None, &[argument])
-            .map(|rows| rows.filter_map(|row| row.get::<pg_sys::Oid>(1).ok().flatten()).collect())
+            .map(|rows| {
+                rows.filter_map(|row| row.get::<pg_sys::Oid>(1).ok().flatten())
+                    .collect()
+            })
     })
     .expect("reading campaign_counters.attachments");
     match (found.as_slice(), table) {
         ([recipients], _) => attachment_of(*recipients),
         ([], Some(table)) => raise(
             PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT,
-            format!("table {} is not attached to campaign_counters", qualified_name(table)),
+            format!(
+                "table {} is not attached to campaign_counters",
+                qualified_name(table)
+            ),
             None,
             Some("Attach it with campaign_counters.attach(recipients, campaigns)."),
         ),
@@ -345,11 +380,18 @@ pub fn chosen_attachment(table: Option<pg_sys::Oid>, lookup: Lookup) -> Rc<Attac
         ),
         (several, _) => raise(
             PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
-            format!("{} table pairs are attached to campaign_counters; say which one", several.len()),
+            format!(
+                "{} table pairs are attached to campaign_counters; say which one",
+                several.len()
+            ),
             None,
             Some(match lookup {
-                Lookup::Recipients => "Pass the recipients table, for example recipients => 'campaign_recipients'.",
-                Lookup::Campaigns => "Pass the campaigns table, for example campaigns => 'marketing_campaigns'.",
+                Lookup::Recipients => {
+                    "Pass the recipients table, for example recipients => 'campaign_recipients'."
+                }
+                Lookup::Campaigns => {
+                    "Pass the campaigns table, for example campaigns => 'marketing_campaigns'."
+                }
             }),
         ),
     }

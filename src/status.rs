@@ -117,14 +117,30 @@ impl EventKind {
     /// Which timestamps this event proves: a read message was also delivered and sent.
     fn implies(self) -> Implied {
         match self {
-            EventKind::Sent => Implied { sent: true, delivered: false, read: false, failed: false },
-            EventKind::Delivered => {
-                Implied { sent: true, delivered: true, read: false, failed: false }
-            }
-            EventKind::Read | EventKind::Played => {
-                Implied { sent: true, delivered: true, read: true, failed: false }
-            }
-            EventKind::Failed => Implied { sent: false, delivered: false, read: false, failed: true },
+            EventKind::Sent => Implied {
+                sent: true,
+                delivered: false,
+                read: false,
+                failed: false,
+            },
+            EventKind::Delivered => Implied {
+                sent: true,
+                delivered: true,
+                read: false,
+                failed: false,
+            },
+            EventKind::Read | EventKind::Played => Implied {
+                sent: true,
+                delivered: true,
+                read: true,
+                failed: false,
+            },
+            EventKind::Failed => Implied {
+                sent: false,
+                delivered: false,
+                read: false,
+                failed: true,
+            },
         }
     }
 }
@@ -186,7 +202,10 @@ fn earliest(current: Option<PgTimestamp>, candidate: PgTimestamp) -> Option<PgTi
 
 impl RowState {
     pub fn new(status: Status) -> RowState {
-        RowState { status, times: Timestamps::default() }
+        RowState {
+            status,
+            times: Timestamps::default(),
+        }
     }
 
     /// The row after `event`: the higher-ranked status, and every implied timestamp at its earliest.
@@ -205,7 +224,10 @@ impl RowState {
         if implied.failed {
             times.failed_at = earliest(times.failed_at, event.occurred_at);
         }
-        RowState { status: self.status.max(event.kind.status()), times }
+        RowState {
+            status: self.status.max(event.kind.status()),
+            times,
+        }
     }
 
     /// The row that has seen everything both rows have: for several rows sharing one message id.
@@ -321,19 +343,31 @@ mod tests {
 
         let failed = RowState::new(Status::Sent).with_event(&event(EventKind::Failed, 150));
         assert_eq!(failed.status, Status::Failed);
-        assert_eq!(failed.with_event(&event(EventKind::Delivered, 160)).status, Status::Delivered);
+        assert_eq!(
+            failed.with_event(&event(EventKind::Delivered, 160)).status,
+            Status::Delivered
+        );
     }
 
     #[test]
     fn outcomes_distinguish_duplicate_from_stale() {
         let row = RowState::new(Status::Pending).with_event(&event(EventKind::Delivered, 100));
-        assert_eq!(row.apply(&event(EventKind::Delivered, 100)).1, Outcome::Duplicate);
-        assert_eq!(row.apply(&event(EventKind::Delivered, 120)).1, Outcome::Duplicate);
+        assert_eq!(
+            row.apply(&event(EventKind::Delivered, 100)).1,
+            Outcome::Duplicate
+        );
+        assert_eq!(
+            row.apply(&event(EventKind::Delivered, 120)).1,
+            Outcome::Duplicate
+        );
         assert_eq!(row.apply(&event(EventKind::Sent, 120)).1, Outcome::Stale);
         assert_eq!(row.apply(&event(EventKind::Sent, 50)).1, Outcome::Applied);
         assert_eq!(row.apply(&event(EventKind::Read, 130)).1, Outcome::Applied);
         let read = row.with_event(&event(EventKind::Read, 130));
-        assert_eq!(read.apply(&event(EventKind::Played, 140)).1, Outcome::Duplicate);
+        assert_eq!(
+            read.apply(&event(EventKind::Played, 140)).1,
+            Outcome::Duplicate
+        );
     }
 
     fn arb_event() -> impl Strategy<Value = Event> {

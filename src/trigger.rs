@@ -19,14 +19,22 @@ struct TransitionRows {
 impl TransitionRows {
     /// # Safety
     /// `store` must be a transition tuplestore of the trigger whose relation has `descriptor`.
-    unsafe fn open(store: *mut pg_sys::Tuplestorestate, descriptor: pg_sys::TupleDesc, columns_needed: i32) -> Option<Self> {
+    unsafe fn open(
+        store: *mut pg_sys::Tuplestorestate,
+        descriptor: pg_sys::TupleDesc,
+        columns_needed: i32,
+    ) -> Option<Self> {
         if store.is_null() {
             return None;
         }
         pg_sys::tuplestore_select_read_pointer(store, 0);
         pg_sys::tuplestore_rescan(store);
         let slot = pg_sys::MakeSingleTupleTableSlot(descriptor, &pg_sys::TTSOpsMinimalTuple);
-        Some(TransitionRows { store, slot, columns_needed })
+        Some(TransitionRows {
+            store,
+            slot,
+            columns_needed,
+        })
     }
 
     fn advance(&mut self) -> bool {
@@ -67,12 +75,23 @@ enum Side {
 impl TriggerTarget {
     fn campaign(&self, rows: &TransitionRows) -> Option<CampaignKey> {
         let kind: KeyKind = self.attachment.key_kind;
-        rows.value(self.campaign_id).map(|datum| unsafe { kind.key(datum) })
+        rows.value(self.campaign_id)
+            .map(|datum| unsafe { kind.key(datum) })
     }
 
-    fn count(&self, rows: &TransitionRows, side: Side, deltas: &mut CampaignDeltas, relation: pg_sys::Oid) {
-        let Some(campaign) = self.campaign(rows) else { return };
-        let status_bytes = rows.value(self.status).map(|datum| unsafe { text_bytes(datum) });
+    fn count(
+        &self,
+        rows: &TransitionRows,
+        side: Side,
+        deltas: &mut CampaignDeltas,
+        relation: pg_sys::Oid,
+    ) {
+        let Some(campaign) = self.campaign(rows) else {
+            return;
+        };
+        let status_bytes = rows
+            .value(self.status)
+            .map(|datum| unsafe { text_bytes(datum) });
         match (status_bytes.and_then(Status::parse), side) {
             (Some(status), Side::Old) => deltas.count_row(campaign, status, -1),
             (Some(status), Side::New) => deltas.count_row(campaign, status, 1),
@@ -96,7 +115,8 @@ impl TriggerTarget {
     }
 
     fn message_id(&self, rows: &TransitionRows) -> Option<&[u8]> {
-        rows.value(self.whatsapp_message_id).map(|datum| unsafe { text_bytes(datum) })
+        rows.value(self.whatsapp_message_id)
+            .map(|datum| unsafe { text_bytes(datum) })
     }
 }
 
@@ -114,7 +134,10 @@ impl NewMessageIds {
             return;
         }
         let recipients = self.recipients;
-        if *self.any_parked.get_or_insert_with(|| apply::any_parked(recipients)) {
+        if *self
+            .any_parked
+            .get_or_insert_with(|| apply::any_parked(recipients))
+        {
             self.ids.push(String::from_utf8_lossy(id).into_owned());
         }
     }
@@ -138,7 +161,10 @@ impl Deferral {
     }
 
     fn finish(self) -> CampaignDeltas {
-        let deferred = DEFERRED.with_borrow_mut(Vec::pop).map(|(_, deltas)| deltas).unwrap_or_default();
+        let deferred = DEFERRED
+            .with_borrow_mut(Vec::pop)
+            .map(|(_, deltas)| deltas)
+            .unwrap_or_default();
         std::mem::forget(self);
         deferred
     }
@@ -171,16 +197,27 @@ fn count_recipients<'a>(
     let operation = data.tg_event & pg_sys::TRIGGER_EVENT_OPMASK;
     let attachment = &target.attachment;
     if operation == pg_sys::TRIGGER_EVENT_TRUNCATE {
-        as_role(attachment.campaigns_owner, || recalc::recount(attachment, None, recalc::Mode::Repair));
+        as_role(attachment.campaigns_owner, || {
+            recalc::recount(attachment, None, recalc::Mode::Repair)
+        });
         return Ok(None);
     }
 
     let descriptor = unsafe { (*data.tg_relation).rd_att };
-    let columns_needed = target.campaign_id.max(target.status).max(target.whatsapp_message_id);
-    let mut old_rows = unsafe { TransitionRows::open(data.tg_oldtable, descriptor, columns_needed) };
-    let mut new_rows = unsafe { TransitionRows::open(data.tg_newtable, descriptor, columns_needed) };
+    let columns_needed = target
+        .campaign_id
+        .max(target.status)
+        .max(target.whatsapp_message_id);
+    let mut old_rows =
+        unsafe { TransitionRows::open(data.tg_oldtable, descriptor, columns_needed) };
+    let mut new_rows =
+        unsafe { TransitionRows::open(data.tg_newtable, descriptor, columns_needed) };
     let mut deltas = CampaignDeltas::default();
-    let mut new_ids = NewMessageIds { recipients: attachment.recipients, any_parked: None, ids: Vec::new() };
+    let mut new_ids = NewMessageIds {
+        recipients: attachment.recipients,
+        any_parked: None,
+        ids: Vec::new(),
+    };
 
     match (&mut old_rows, &mut new_rows) {
         // An UPDATE stores each row's old and new version at the same position.
@@ -214,7 +251,9 @@ fn count_recipients<'a>(
     }
     if let Some(deltas) = Deferral::hand_over(attachment.recipients, deltas) {
         // The writer needs no rights on the campaigns table: its owner writes the counters.
-        as_role(attachment.campaigns_owner, || attachment.write_deltas(deltas.nonzero()));
+        as_role(attachment.campaigns_owner, || {
+            attachment.write_deltas(deltas.nonzero())
+        });
     }
     Ok(None)
 }

@@ -39,7 +39,10 @@ pub struct FailureDetail {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
     /// A status this extension tracks; `failures` holds `errors[]` of a failed status.
-    Event { event: Event, failures: Vec<FailureDetail> },
+    Event {
+        event: Event,
+        failures: Vec<FailureDetail>,
+    },
     /// A status it does not track (`deleted`, `warning`, or anything new).
     Ignored,
     /// Missing or malformed id, status or timestamp.
@@ -58,7 +61,9 @@ pub struct StatusItem {
 pub fn parse_webhook(body: &str) -> Result<Vec<StatusItem>, PayloadError> {
     let value: Value = serde_json::from_str(body).map_err(|error| {
         if error.to_string().starts_with("recursion limit exceeded") {
-            PayloadError("webhook body nests deeper than 128 levels; Meta's bodies nest 7".to_owned())
+            PayloadError(
+                "webhook body nests deeper than 128 levels; Meta's bodies nest 7".to_owned(),
+            )
         } else {
             PayloadError(format!("webhook body is not valid JSON: {error}"))
         }
@@ -123,13 +128,22 @@ fn status_item(item: &Value) -> StatusItem {
         return StatusItem {
             whatsapp_message_id: None,
             status: None,
-            verdict: invalid(format!("status item must be an object, found {}", json_kind(item))),
+            verdict: invalid(format!(
+                "status item must be an object, found {}",
+                json_kind(item)
+            )),
         };
     };
     let whatsapp_message_id = item.get("id").and_then(Value::as_str).map(str::to_owned);
-    let status = item.get("status").and_then(Value::as_str).map(str::to_owned);
+    let status = item
+        .get("status")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
     let verdict = match (&whatsapp_message_id, &status) {
-        (None, _) => invalid(format!("id must be a string, found {}", describe(item.get("id")))),
+        (None, _) => invalid(format!(
+            "id must be a string, found {}",
+            describe(item.get("id"))
+        )),
         (Some(id), _) if id.is_empty() => invalid("id is empty".to_owned()),
         (Some(id), _) if id.len() > MAX_MESSAGE_ID_BYTES => {
             invalid(format!("id is longer than {MAX_MESSAGE_ID_BYTES} bytes"))
@@ -153,19 +167,33 @@ fn status_item(item: &Value) -> StatusItem {
             },
         },
     };
-    StatusItem { whatsapp_message_id, status, verdict }
+    StatusItem {
+        whatsapp_message_id,
+        status,
+        verdict,
+    }
 }
 
 /// Meta sends `timestamp` as unix seconds in a string of digits.
 fn parse_timestamp(value: Option<&Value>) -> Result<PgTimestamp, String> {
     let text = match value {
         Some(Value::String(text)) => text,
-        other => return Err(format!("timestamp must be a string of unix seconds, found {}", describe(other))),
+        other => {
+            return Err(format!(
+                "timestamp must be a string of unix seconds, found {}",
+                describe(other)
+            ))
+        }
     };
     if text.is_empty() || text.len() > 12 || !text.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(format!("timestamp must be unix seconds (digits only), found \"{}\"", truncated(text)));
+        return Err(format!(
+            "timestamp must be unix seconds (digits only), found \"{}\"",
+            truncated(text)
+        ));
     }
-    let seconds: i64 = text.parse().map_err(|_| format!("timestamp \"{text}\" is out of range"))?;
+    let seconds: i64 = text
+        .parse()
+        .map_err(|_| format!("timestamp \"{text}\" is out of range"))?;
     let at: DateTime<Utc> = Utc
         .timestamp_opt(seconds, 0)
         .single()
@@ -175,14 +203,25 @@ fn parse_timestamp(value: Option<&Value>) -> Result<PgTimestamp, String> {
 }
 
 fn failure_details(errors: Option<&Value>) -> Vec<FailureDetail> {
-    let Some(Value::Array(errors)) = errors else { return Vec::new() };
+    let Some(Value::Array(errors)) = errors else {
+        return Vec::new();
+    };
     errors
         .iter()
         .filter_map(Value::as_object)
         .map(|error| FailureDetail {
-            code: error.get("code").and_then(Value::as_i64).and_then(|code| i32::try_from(code).ok()),
-            title: error.get("title").and_then(Value::as_str).map(str::to_owned),
-            message: error.get("message").and_then(Value::as_str).map(str::to_owned),
+            code: error
+                .get("code")
+                .and_then(Value::as_i64)
+                .and_then(|code| i32::try_from(code).ok()),
+            title: error
+                .get("title")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+            message: error
+                .get("message")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
             details: error
                 .get("error_data")
                 .and_then(|data| data.get("details"))
@@ -198,9 +237,12 @@ fn invalid(reason: String) -> Verdict {
 }
 
 fn object<'a>(value: &'a Value, place: &str) -> Result<&'a Map<String, Value>, PayloadError> {
-    value
-        .as_object()
-        .ok_or_else(|| PayloadError(format!("{place} must be an object, found {}", json_kind(value))))
+    value.as_object().ok_or_else(|| {
+        PayloadError(format!(
+            "{place} must be an object, found {}",
+            json_kind(value)
+        ))
+    })
 }
 
 fn array_field<'a>(
@@ -250,7 +292,10 @@ mod tests {
     use super::*;
 
     fn fixture(name: &str) -> String {
-        let path = format!("{}/tests/fixtures/whatsapp/{name}", env!("CARGO_MANIFEST_DIR"));
+        let path = format!(
+            "{}/tests/fixtures/whatsapp/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        );
         std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
     }
 
@@ -269,7 +314,10 @@ mod tests {
         assert_eq!(
             items[0].verdict,
             Verdict::Event {
-                event: Event { kind: EventKind::Sent, occurred_at: unix_to_pg(1750030073) },
+                event: Event {
+                    kind: EventKind::Sent,
+                    occurred_at: unix_to_pg(1750030073)
+                },
                 failures: vec![],
             }
         );
@@ -278,7 +326,9 @@ mod tests {
     #[test]
     fn failed_status_keeps_its_error_details() {
         let items = parse_webhook(&fixture("failed_131049.json")).unwrap();
-        let Verdict::Event { event, failures } = &items[0].verdict else { panic!("{items:?}") };
+        let Verdict::Event { event, failures } = &items[0].verdict else {
+            panic!("{items:?}")
+        };
         assert_eq!(event.kind, EventKind::Failed);
         assert_eq!(event.occurred_at, unix_to_pg(1751142888));
         assert_eq!(failures.len(), 1);
@@ -287,7 +337,11 @@ mod tests {
             failures[0].title.as_deref(),
             Some("This message was not delivered to maintain healthy ecosystem engagement.")
         );
-        assert!(failures[0].details.as_deref().unwrap().starts_with("In order to maintain"));
+        assert!(failures[0]
+            .details
+            .as_deref()
+            .unwrap()
+            .starts_with("In order to maintain"));
     }
 
     #[test]
@@ -327,7 +381,13 @@ mod tests {
         let items = parse_webhook(&fixture("read.json")).unwrap();
         assert!(matches!(
             items[0].verdict,
-            Verdict::Event { event: Event { kind: EventKind::Read, .. }, .. }
+            Verdict::Event {
+                event: Event {
+                    kind: EventKind::Read,
+                    ..
+                },
+                ..
+            }
         ));
     }
 
@@ -378,10 +438,15 @@ mod tests {
     #[test]
     fn epoch_and_far_future_timestamps_convert_exactly() {
         let verdict = only_verdict(r#"[{"id":"w","status":"sent","timestamp":"0"}]"#);
-        let Verdict::Event { event, .. } = verdict else { panic!() };
+        let Verdict::Event { event, .. } = verdict else {
+            panic!()
+        };
         assert_eq!(event.occurred_at, -POSTGRES_EPOCH_UNIX_SECONDS * 1_000_000);
         let verdict = only_verdict(r#"[{"id":"w","status":"sent","timestamp":"253402300799"}]"#);
-        assert!(matches!(verdict, Verdict::Event { .. }), "9999-12-31 is accepted");
+        assert!(
+            matches!(verdict, Verdict::Event { .. }),
+            "9999-12-31 is accepted"
+        );
     }
 
     #[test]
@@ -420,24 +485,40 @@ mod tests {
         let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
         assert!(parse_webhook(&deep).is_err());
         let huge = "x".repeat(1 << 20);
-        let verdict = only_verdict(&format!(r#"[{{"id":"w","status":"sent","timestamp":"{huge}"}}]"#));
-        let Verdict::Invalid { reason } = verdict else { panic!() };
-        assert!(reason.len() < 200, "reason is truncated: {} bytes", reason.len());
+        let verdict = only_verdict(&format!(
+            r#"[{{"id":"w","status":"sent","timestamp":"{huge}"}}]"#
+        ));
+        let Verdict::Invalid { reason } = verdict else {
+            panic!()
+        };
+        assert!(
+            reason.len() < 200,
+            "reason is truncated: {} bytes",
+            reason.len()
+        );
         let long_id = format!(
             r#"{{"object":"whatsapp_business_account","entry":[{{"changes":[{{"field":"messages","value":{{"statuses":[{{"id":"{}","status":"read","timestamp":"1750030200"}}]}}}}]}}]}}"#,
             "w".repeat(MAX_MESSAGE_ID_BYTES + 1)
         );
         let items = parse_webhook(&long_id).unwrap();
-        assert!(matches!(&items[0].verdict, Verdict::Invalid { reason } if reason.contains("longer than")));
+        assert!(
+            matches!(&items[0].verdict, Verdict::Invalid { reason } if reason.contains("longer than"))
+        );
     }
 
     #[test]
     fn ten_thousand_statuses_parse() {
         let statuses: Vec<String> = (0..10_000)
-            .map(|i| format!(r#"{{"id":"wamid.{i}","status":"delivered","timestamp":"1750030100"}}"#))
+            .map(|i| {
+                format!(r#"{{"id":"wamid.{i}","status":"delivered","timestamp":"1750030100"}}"#)
+            })
             .collect();
-        let items = parse_webhook(&body_with_statuses(&format!("[{}]", statuses.join(",")))).unwrap();
+        let items =
+            parse_webhook(&body_with_statuses(&format!("[{}]", statuses.join(",")))).unwrap();
         assert_eq!(items.len(), 10_000);
-        assert_eq!(items[9_999].whatsapp_message_id.as_deref(), Some("wamid.9999"));
+        assert_eq!(
+            items[9_999].whatsapp_message_id.as_deref(),
+            Some("wamid.9999")
+        );
     }
 }
