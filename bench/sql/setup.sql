@@ -93,16 +93,24 @@ BEGIN
     RETURN result;
 END $$;
 
--- Puts the application tables back to the saved copy (identical data for every variant).
--- Call only with no counter trigger installed (bench.use_variant('none')).
+-- Puts the application tables (those on the search_path) back to the saved copy: identical data
+-- for every variant. The recipients' indexes are dropped and built again after the reload, which
+-- is three times faster than inserting a million rows through them. Call only with no counter
+-- trigger installed (bench.use_variant('none')).
 CREATE FUNCTION bench.reset() RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
     -- The saved rows are valid: skip the per-row foreign key checks of the reload.
     PERFORM set_config('session_replication_role', 'replica', true);
     TRUNCATE campaign_recipients, marketing_campaigns;
+    DROP INDEX campaign_recipients_campaign_id_idx;
+    ALTER TABLE campaign_recipients DROP CONSTRAINT campaign_recipients_whatsapp_message_id_key,
+                                    DROP CONSTRAINT campaign_recipients_pkey;
     INSERT INTO marketing_campaigns SELECT * FROM bench.campaigns_seed;
     INSERT INTO campaign_recipients SELECT * FROM bench.recipients_seed;
+    ALTER TABLE campaign_recipients ADD CONSTRAINT campaign_recipients_pkey PRIMARY KEY (id),
+        ADD CONSTRAINT campaign_recipients_whatsapp_message_id_key UNIQUE (whatsapp_message_id);
+    CREATE INDEX campaign_recipients_campaign_id_idx ON campaign_recipients (campaign_id);
 END $$;
 
 -- Installs the counter maintenance of one variant on campaign_recipients / marketing_campaigns,
@@ -119,7 +127,7 @@ BEGIN
         PERFORM campaign_counters.detach();
     END IF;
     CASE variant
-        WHEN 'none', 'floor' THEN NULL;
+        WHEN 'none', 'floor', 'floor_idx' THEN NULL;
         WHEN 'row' THEN PERFORM baseline_row_attach();
         WHEN 'statement' THEN PERFORM baseline_stmt_attach();
         WHEN 'campaign_counters' THEN PERFORM campaign_counters.attach();
