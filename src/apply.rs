@@ -1,6 +1,6 @@
 //! Applying status events: apply_recipient_status, apply_whatsapp_webhook, parked events and failure details, all through one set-based merge.
 
-use crate::session::{as_extension_owner, as_role, pinned, raise, require_update};
+use crate::session::{as_extension_owner, as_role, pinned, raise, require_update, required};
 use crate::shape::{chosen_attachment, Attachment, Lookup};
 use crate::status::{Event, EventKind, Outcome, PgTimestamp, RowState, Status, Timestamps};
 use crate::webhook::{parse_webhook, FailureDetail, StatusItem, Verdict, MAX_MESSAGE_ID_BYTES};
@@ -396,21 +396,8 @@ fn apply_recipient_status(
     occurred_at: Option<TimestampWithTimeZone>,
     recipients: Option<pg_sys::Oid>,
 ) -> &'static str {
-    let (Some(message_id), Some(status)) = (whatsapp_message_id, status) else {
-        raise(
-            PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
-            format!(
-                "{} must not be NULL",
-                if whatsapp_message_id.is_none() {
-                    "whatsapp_message_id"
-                } else {
-                    "status"
-                }
-            ),
-            None,
-            None,
-        );
-    };
+    let message_id = required(whatsapp_message_id, "whatsapp_message_id");
+    let status = required(status, "status");
     if message_id.is_empty() || message_id.len() > MAX_MESSAGE_ID_BYTES {
         raise(
             PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
@@ -504,14 +491,7 @@ fn apply_whatsapp_webhook(
         name!(outcome, String),
     ),
 > {
-    let Some(JsonbText(body)) = payload else {
-        raise(
-            PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
-            "payload must not be NULL",
-            None,
-            None,
-        );
-    };
+    let JsonbText(body) = required(payload, "payload");
     let items: Vec<StatusItem> = parse_webhook(&body).unwrap_or_else(|error| {
         raise(
             PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
@@ -569,14 +549,7 @@ fn apply_whatsapp_webhook(
 
 #[pg_extern(sql = false)]
 fn purge_parked_events(older_than: Option<pgrx::datum::Interval>) -> i64 {
-    let older_than = older_than.unwrap_or_else(|| {
-        raise(
-            PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
-            "older_than must not be NULL",
-            None,
-            None,
-        )
-    });
+    let older_than = required(older_than, "older_than");
     pinned(|| {
         Spi::connect_mut(|client| {
             client
@@ -603,14 +576,7 @@ fn failure_reasons(
         name!(recipients, i64),
     ),
 > {
-    let Some(campaign_id) = campaign_id else {
-        raise(
-            PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
-            "campaign_id must not be NULL",
-            None,
-            None,
-        );
-    };
+    let campaign_id = required(campaign_id, "campaign_id");
     let rows = pinned(|| {
         let attachment = chosen_attachment(campaigns, Lookup::Campaigns);
         // The caller reads their own recipients; the failure details are read as the extension

@@ -28,6 +28,18 @@ pub fn raise(
     unreachable!("ERROR does not return")
 }
 
+/// The value of a required argument; NULL is ERROR 22004 naming the argument.
+pub fn required<T>(value: Option<T>, argument: &str) -> T {
+    value.unwrap_or_else(|| {
+        raise(
+            PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
+            format!("{argument} must not be NULL"),
+            None,
+            None,
+        )
+    })
+}
+
 pub fn notice(message: impl Into<String>) {
     pgrx::pg_sys::panic::ErrorReport::new(
         PgSqlErrorCode::ERRCODE_SUCCESSFUL_COMPLETION,

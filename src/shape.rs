@@ -139,18 +139,16 @@ pub struct Attachment {
     pub recipients_owner: pg_sys::Oid,
     /// `format_type` of the campaigns' id column, for casting ids given as text.
     pub id_type_name: String,
-    /// Whether ids compare as text, so queries that lock in id order sort with `COLLATE "C"`,
-    /// the bytewise order of [`CampaignKey`].
-    pub text_ids: bool,
     /// `UPDATE campaigns SET counter = counter + $n ... WHERE id = $1`, kept for the session.
     add_to_counters: OwnedPreparedStatement,
     apply_plans: std::cell::OnceCell<ApplyPlans>,
 }
 
 impl Attachment {
-    /// The `ORDER BY` clause that locks campaign rows in the order of [`CampaignKey`].
+    /// The `ORDER BY` clause that locks campaign rows in the order of [`CampaignKey`]: text ids
+    /// sort with `COLLATE "C"`, the bytewise order of the keys.
     pub fn id_order(&self, column: &str) -> String {
-        if self.text_ids {
+        if self.key_kind == KeyKind::Text {
             format!("{column} COLLATE \"C\"")
         } else {
             column.to_string()
@@ -322,7 +320,6 @@ fn load_attachment(recipients: pg_sys::Oid, campaigns: pg_sys::Oid) -> Attachmen
         campaigns_owner: owner_of(campaigns),
         recipients_owner: owner_of(recipients),
         key_kind,
-        text_ids: key_kind == KeyKind::Text,
         id_type_name: id.type_name,
         add_to_counters,
         apply_plans: std::cell::OnceCell::new(),
