@@ -46,6 +46,19 @@ BEGIN
         recipients, per, campaigns, prefix || ' %', n_recipients);
 END $$;
 
+-- The counter rules of issue 2 as one query over recipients: its counts per campaign.
+CREATE FUNCTION bench.counts_by_campaign(recipients regclass) RETURNS text
+LANGUAGE sql STABLE AS $$
+    SELECT format($q$
+            SELECT campaign_id,
+                   count(*) FILTER (WHERE status = 'pending')                       AS pending,
+                   count(*) FILTER (WHERE status IN ('sent', 'delivered', 'read')) AS sent,
+                   count(*) FILTER (WHERE status IN ('delivered', 'read'))         AS delivered,
+                   count(*) FILTER (WHERE status = 'read')                         AS read,
+                   count(*) FILTER (WHERE status = 'failed')                       AS failed
+            FROM %s GROUP BY campaign_id$q$, recipients)
+$$;
+
 -- Sets every counter of campaigns to an exact recount of recipients (counter rules of issue 2).
 CREATE FUNCTION bench.recount(recipients regclass, campaigns regclass) RETURNS void
 LANGUAGE plpgsql AS $$
@@ -57,15 +70,8 @@ BEGIN
             messages_delivered = coalesce(d.delivered, 0),
             messages_read      = coalesce(d.read, 0),
             messages_failed    = coalesce(d.failed, 0)
-        FROM %1$s c0 LEFT JOIN (
-            SELECT campaign_id,
-                   count(*) FILTER (WHERE status = 'pending')                       AS pending,
-                   count(*) FILTER (WHERE status IN ('sent', 'delivered', 'read')) AS sent,
-                   count(*) FILTER (WHERE status IN ('delivered', 'read'))         AS delivered,
-                   count(*) FILTER (WHERE status = 'read')                         AS read,
-                   count(*) FILTER (WHERE status = 'failed')                       AS failed
-            FROM %2$s GROUP BY campaign_id) d ON d.campaign_id = c0.id
-        WHERE c.id = c0.id$q$, campaigns, recipients);
+        FROM %1$s c0 LEFT JOIN (%2$s) d ON d.campaign_id = c0.id
+        WHERE c.id = c0.id$q$, campaigns, bench.counts_by_campaign(recipients));
 END $$;
 
 -- How many campaigns have a counter that differs from a recount (0 = exact). Used for the
@@ -77,18 +83,12 @@ DECLARE
     result bigint;
 BEGIN
     EXECUTE format($q$
-        SELECT count(*) FROM %1$s c LEFT JOIN (
-            SELECT campaign_id,
-                   count(*) FILTER (WHERE status = 'pending')                       AS pending,
-                   count(*) FILTER (WHERE status IN ('sent', 'delivered', 'read')) AS sent,
-                   count(*) FILTER (WHERE status IN ('delivered', 'read'))         AS delivered,
-                   count(*) FILTER (WHERE status = 'read')                         AS read,
-                   count(*) FILTER (WHERE status = 'failed')                       AS failed
-            FROM %2$s GROUP BY campaign_id) d ON d.campaign_id = c.id
+        SELECT count(*) FROM %1$s c LEFT JOIN (%2$s) d ON d.campaign_id = c.id
         WHERE (c.messages_pending, c.messages_sent, c.messages_delivered, c.messages_read, c.messages_failed)
               IS DISTINCT FROM
               (coalesce(d.pending, 0), coalesce(d.sent, 0), coalesce(d.delivered, 0),
-               coalesce(d.read, 0), coalesce(d.failed, 0))$q$, campaigns, recipients)
+               coalesce(d.read, 0), coalesce(d.failed, 0))$q$, campaigns,
+        bench.counts_by_campaign(recipients))
     INTO result;
     RETURN result;
 END $$;
