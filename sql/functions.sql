@@ -8,6 +8,19 @@ CREATE FUNCTION campaign_counters.count_recipients() RETURNS trigger
 COMMENT ON FUNCTION campaign_counters.count_recipients() IS
     'Statement trigger installed by attach(): adds each write''s net counter change per campaign, in campaign id order, as the owner of the campaigns table.';
 
+CREATE FUNCTION campaign_counters.count_new_campaigns() RETURNS trigger
+    LANGUAGE c SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'count_new_campaigns_trigger_wrapper';
+COMMENT ON FUNCTION campaign_counters.count_new_campaigns() IS
+    'Trigger installed by attach() on the campaigns table: a campaign row that appears (inserted, or its id changed) gets the counts of the recipients that already carry its id.';
+
+CREATE FUNCTION campaign_counters.follow_ddl(relations oid[])
+    RETURNS void LANGUAGE c VOLATILE
+    AS 'MODULE_PATHNAME', 'follow_ddl_wrapper';
+COMMENT ON FUNCTION campaign_counters.follow_ddl(oid[]) IS
+    'Called by the event trigger after DDL: re-validates the attached pairs the relations belong to, gives new partitions their triggers and counts, takes detached ones out, and recounts after a type change or rewrite.';
+REVOKE EXECUTE ON FUNCTION campaign_counters.follow_ddl(oid[]) FROM PUBLIC;
+
 CREATE FUNCTION campaign_counters.attach(recipients regclass DEFAULT NULL, campaigns regclass DEFAULT NULL)
     RETURNS void LANGUAGE c VOLATILE
     AS 'MODULE_PATHNAME', 'attach_wrapper';
@@ -31,7 +44,7 @@ CREATE FUNCTION campaign_counters.verify_campaign_counters(campaign_id text DEFA
     LANGUAGE c VOLATILE
     AS 'MODULE_PATHNAME', 'verify_campaign_counters_wrapper';
 COMMENT ON FUNCTION campaign_counters.verify_campaign_counters(text, regclass) IS
-    'Reports every counter whose stored value differs from a recount with the trigger''s rules (one row each); writes and locks nothing.';
+    'Reports every counter whose stored value differs from a recount with the trigger''s rules (one row each; stored NULL for a NULL counter), and each campaign id whose recipients have no campaign row (counter ''(no campaign row)'', actual = its recipients). Reads both in one snapshot; writes and locks nothing.';
 
 CREATE FUNCTION campaign_counters.apply_recipient_status(
         whatsapp_message_id text, status text, occurred_at timestamptz DEFAULT now(), recipients regclass DEFAULT NULL)
@@ -57,7 +70,7 @@ CREATE FUNCTION campaign_counters.purge_parked_events(older_than interval DEFAUL
     RETURNS bigint LANGUAGE c VOLATILE
     AS 'MODULE_PATHNAME', 'purge_parked_events_wrapper';
 COMMENT ON FUNCTION campaign_counters.purge_parked_events(interval) IS
-    'Deletes parked events older than the given age (Meta stops retrying after 7 days) and returns how many.';
+    'Deletes parked events older than the given age (Meta stops retrying after 7 days) and returns how many. Runs as the extension owner: EXECUTE on it is the right to purge.';
 REVOKE EXECUTE ON FUNCTION campaign_counters.purge_parked_events(interval) FROM PUBLIC;
 
 CREATE FUNCTION campaign_counters.failure_reasons(campaign_id text, campaigns regclass DEFAULT NULL)

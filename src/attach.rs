@@ -1,305 +1,227 @@
-//! Attach and detach: validating a recipients/campaigns pair, installing its triggers and recording it in campaign_counters.attachments.
+//! Attach and detach: validating a recipients/campaigns pair, installing its triggers, recording it (with its partitions) in the extension's tables.
 
-use crate::counters::COUNTER_COLUMNS;
-use crate::recalc::{recount, Mode};
-use crate::session::{
-    as_extension_owner, notice, pinned, qualified_name, raise, require_owner, table_or_default,
+use crate::attachment::{attached_root, attachment_of};
+use crate::context::{
+    as_extension_owner, notice, pinned, qualified_name, require_owner, table_or_default,
 };
-use crate::shape::{attached_root, attachment_of, column, KeyKind};
-use crate::status::Status;
+use crate::error::{or_raise, Error, Result};
+use crate::recalc::{repair, Acting};
+use crate::validation::{require_known_statuses, validate};
 use pgrx::prelude::*;
 use pgrx::{pg_sys, PgSqlErrorCode};
 
-/// The triggers attach installs, each with the clause that says when it fires.
-const TRIGGERS: [(&str, &str); 4] = [
-    ("campaign_counters_insert", "AFTER INSERT ON {table} REFERENCING NEW TABLE AS campaign_counters_new"),
+/// The triggers on the recipients table and each of its partitions, with the clause that says
+/// when each fires.
+pub const RECIPIENT_TRIGGERS: [(&str, &str); 4] = [
+    ("campaign_counters_insert", "AFTER INSERT ON {table} REFERENCING NEW TABLE AS campaign_counters_new FOR EACH STATEMENT"),
     (
         "campaign_counters_update",
-        "AFTER UPDATE ON {table} REFERENCING OLD TABLE AS campaign_counters_old NEW TABLE AS campaign_counters_new",
+        "AFTER UPDATE ON {table} REFERENCING OLD TABLE AS campaign_counters_old NEW TABLE AS campaign_counters_new FOR EACH STATEMENT",
     ),
-    ("campaign_counters_delete", "AFTER DELETE ON {table} REFERENCING OLD TABLE AS campaign_counters_old"),
-    ("campaign_counters_truncate", "AFTER TRUNCATE ON {table}"),
+    ("campaign_counters_delete", "AFTER DELETE ON {table} REFERENCING OLD TABLE AS campaign_counters_old FOR EACH STATEMENT"),
+    ("campaign_counters_truncate", "AFTER TRUNCATE ON {table} FOR EACH STATEMENT"),
 ];
 
-#[derive(Clone, Copy)]
-enum Accepts {
-    CampaignId,
-    Text,
-    Timestamp,
-    Counter,
+/// The triggers on the campaigns table: a row that appears counts its recipients.
+const CAMPAIGN_TRIGGERS: [(&str, &str); 2] = [
+    (
+        "campaign_counters_new_campaigns",
+        "AFTER INSERT ON {table} REFERENCING NEW TABLE AS campaign_counters_new_campaigns FOR EACH STATEMENT",
+    ),
+    (
+        "campaign_counters_campaign_id",
+        "AFTER UPDATE OF id ON {table} FOR EACH ROW WHEN (OLD.id IS DISTINCT FROM NEW.id)",
+    ),
+];
+
+fn create_triggers(table: pg_sys::Oid, triggers: &[(&str, &str)], function: &str) -> Result<()> {
+    let table_name = qualified_name(table)?;
+    for (name, when) in triggers {
+        Spi::run(&format!(
+            "CREATE OR REPLACE TRIGGER {name} {} EXECUTE FUNCTION campaign_counters.{function}()",
+            when.replace("{table}", &table_name)
+        ))?;
+    }
+    Ok(())
 }
 
-impl Accepts {
-    fn allows(self, base_type: pg_sys::Oid) -> bool {
-        match self {
-            Accepts::CampaignId => KeyKind::of_base_type(base_type).is_some(),
-            Accepts::Text => matches!(base_type, pg_sys::TEXTOID | pg_sys::VARCHAROID),
-            Accepts::Timestamp => {
-                matches!(base_type, pg_sys::TIMESTAMPOID | pg_sys::TIMESTAMPTZOID)
-            }
-            Accepts::Counter => matches!(base_type, pg_sys::INT4OID | pg_sys::INT8OID),
-        }
+fn remove_triggers(table: pg_sys::Oid, triggers: &[(&str, &str)]) -> Result<()> {
+    let table_name = qualified_name(table)?;
+    for (name, _) in triggers {
+        Spi::run(&format!("DROP TRIGGER IF EXISTS {name} ON {table_name}"))?;
     }
-
-    fn describe(self) -> &'static str {
-        match self {
-            Accepts::CampaignId => "uuid, bigint, integer or text",
-            Accepts::Text => "text or character varying",
-            Accepts::Timestamp => "timestamp or timestamp with time zone",
-            Accepts::Counter => "integer or bigint",
-        }
-    }
+    Ok(())
 }
 
-fn require_table(relation: pg_sys::Oid) {
-    let kind = Spi::get_one_with_args::<i8>(
-        "SELECT relkind::\"char\" FROM pg_class WHERE oid = $1",
-        &[relation.into()],
-    )
-    .ok()
-    .flatten();
-    if !matches!(kind.map(|k| k as u8), Some(b'r') | Some(b'p')) {
-        raise(
-            PgSqlErrorCode::ERRCODE_WRONG_OBJECT_TYPE,
-            format!("{} is not a table", qualified_name(relation)),
-            Some("campaign_counters attaches to ordinary and partitioned tables only.".into()),
-            None,
-        );
-    }
+/// Gives one recipients table (the root or a partition) the counter triggers.
+pub fn install_recipient_triggers(table: pg_sys::Oid) -> Result<()> {
+    create_triggers(table, &RECIPIENT_TRIGGERS, "count_recipients")
 }
 
-fn require_column(relation: pg_sys::Oid, name: &str, accepts: Accepts) -> pg_sys::Oid {
-    let Some(found) = column(relation, name) else {
-        raise(
-            PgSqlErrorCode::ERRCODE_UNDEFINED_COLUMN,
-            format!(
-                "table {} has no column \"{name}\", which campaign_counters requires",
-                qualified_name(relation)
-            ),
-            Some(format!(
-                "\"{name}\" must be of type {}.",
-                accepts.describe()
-            )),
-            None,
-        );
-    };
-    if !accepts.allows(found.base_type) {
-        raise(
-            PgSqlErrorCode::ERRCODE_DATATYPE_MISMATCH,
-            format!(
-                "column \"{name}\" of table {} has type {}, which campaign_counters does not accept",
-                qualified_name(relation),
-                found.type_name
-            ),
-            Some(format!("Accepted types: {}.", accepts.describe())),
-            None,
-        );
-    }
-    found.base_type
+pub fn drop_recipient_triggers(table: pg_sys::Oid) -> Result<()> {
+    remove_triggers(table, &RECIPIENT_TRIGGERS)
 }
 
-/// Checks everything attach needs before anything is changed.
-fn validate(recipients: pg_sys::Oid, campaigns: pg_sys::Oid) {
-    require_table(recipients);
-    require_table(campaigns);
-    let campaign_id = require_column(recipients, "campaign_id", Accepts::CampaignId);
-    require_column(recipients, "status", Accepts::Text);
-    require_column(recipients, "whatsapp_message_id", Accepts::Text);
-    for name in ["sent_at", "delivered_at", "read_at", "failed_at"] {
-        require_column(recipients, name, Accepts::Timestamp);
-    }
-    let id = require_column(campaigns, "id", Accepts::CampaignId);
-    if KeyKind::of_base_type(id) != KeyKind::of_base_type(campaign_id) {
-        let id_column = column(campaigns, "id").expect("checked above");
-        let campaign_id_column = column(recipients, "campaign_id").expect("checked above");
-        raise(
-            PgSqlErrorCode::ERRCODE_DATATYPE_MISMATCH,
-            format!(
-                "column \"id\" of table {} has type {} but \"campaign_id\" of table {} has type {}",
-                qualified_name(campaigns),
-                id_column.type_name,
-                qualified_name(recipients),
-                campaign_id_column.type_name
-            ),
-            Some("Campaign ids must have the same type on both tables.".into()),
-            None,
-        );
-    }
-    for name in COUNTER_COLUMNS {
-        require_column(campaigns, name, Accepts::Counter);
-    }
-}
-
-/// Refuses to attach a table whose rows hold statuses that count nowhere.
-fn require_known_statuses(recipients: pg_sys::Oid) {
-    let query = format!(
-        "SELECT count(*), min(coalesce(status::text, 'NULL')) FROM {}
-          WHERE status IS NULL OR status::text NOT IN ('pending', 'sent', 'delivered', 'read', 'failed')",
-        qualified_name(recipients)
-    );
-    let (count, example) = Spi::get_two::<i64, String>(&query).expect("checking statuses");
-    if let (Some(count @ 1..), Some(example)) = (count, example) {
-        raise(
-            PgSqlErrorCode::ERRCODE_CHECK_VIOLATION,
-            format!(
-                "{count} recipients of {} have a status outside the accepted ones, for example \"{example}\"",
-                qualified_name(recipients)
-            ),
-            Some(format!("Accepted statuses: {}.", Status::ACCEPTED)),
-            Some("Fix those rows, then attach again."),
-        );
-    }
-}
-
-/// The table and, if it is partitioned, all its partitions: each gets the triggers, so writes
-/// made directly to a partition are counted too.
-fn trigger_tables(recipients: pg_sys::Oid) -> Vec<pg_sys::Oid> {
+/// Every partition below `recipients` (not the table itself), each with whether it is a leaf.
+pub fn partitions(recipients: pg_sys::Oid) -> Result<Vec<(pg_sys::Oid, bool)>> {
     Spi::connect(|client| {
-        client
-            .select(
-                "SELECT $1::regclass::oid UNION SELECT relid::oid FROM pg_partition_tree($1::regclass)",
-                None,
-                &[recipients.into()],
-            )
-            .map(|rows| rows.filter_map(|row| row.get::<pg_sys::Oid>(1).ok().flatten()).collect())
+        let mut found = Vec::new();
+        for row in client.select(
+            "SELECT relid::oid, isleaf FROM pg_partition_tree($1::regclass) WHERE relid <> $1::regclass",
+            None,
+            &[recipients.into()],
+        )? {
+            if let (Some(relation), Some(leaf)) = (row.get::<pg_sys::Oid>(1)?, row.get::<bool>(2)?) {
+                found.push((relation, leaf));
+            }
+        }
+        Ok(found)
     })
-    .expect("listing partitions")
 }
 
-fn install_triggers(recipients: pg_sys::Oid) {
-    for table in trigger_tables(recipients) {
-        let table_name = qualified_name(table);
-        for (name, when) in TRIGGERS {
-            Spi::run(&format!(
-                "CREATE OR REPLACE TRIGGER {name} {} FOR EACH STATEMENT EXECUTE FUNCTION campaign_counters.count_recipients()",
-                when.replace("{table}", &table_name)
-            ))
-            .expect("creating trigger");
-        }
-    }
+/// Records `partition` as counted for `recipients`, so detaching or dropping it later is noticed.
+pub fn record_partition(recipients: pg_sys::Oid, partition: pg_sys::Oid) -> Result<()> {
+    as_extension_owner(|| {
+        Spi::run_with_args(
+            "INSERT INTO campaign_counters.partitions (partition, recipients) VALUES ($1::regclass, $2::regclass)
+             ON CONFLICT (partition) DO UPDATE SET recipients = excluded.recipients",
+            &[partition.into(), recipients.into()],
+        )?;
+        Ok(())
+    })
 }
 
-fn drop_triggers(recipients: pg_sys::Oid) {
-    for table in trigger_tables(recipients) {
-        let table_name = qualified_name(table);
-        for (name, _) in TRIGGERS {
-            Spi::run(&format!("DROP TRIGGER IF EXISTS {name} ON {table_name}"))
-                .expect("dropping trigger");
-        }
+fn install_triggers(recipients: pg_sys::Oid, campaigns: pg_sys::Oid) -> Result<()> {
+    install_recipient_triggers(recipients)?;
+    for (partition, _) in partitions(recipients)? {
+        install_recipient_triggers(partition)?;
+        record_partition(recipients, partition)?;
     }
+    create_triggers(campaigns, &CAMPAIGN_TRIGGERS, "count_new_campaigns")
+}
+
+fn drop_triggers(recipients: pg_sys::Oid, campaigns: Option<pg_sys::Oid>) -> Result<()> {
+    drop_recipient_triggers(recipients)?;
+    for (partition, _) in partitions(recipients)? {
+        drop_recipient_triggers(partition)?;
+    }
+    if let Some(campaigns) = campaigns {
+        remove_triggers(campaigns, &CAMPAIGN_TRIGGERS)?;
+    }
+    Ok(())
 }
 
 /// Concurrent attach/detach calls take turns, and each then reads the attachments the previous
 /// one committed: a second attach of the same pair is the usual NOTICE, not a key violation.
-fn serialize_attachment_changes() {
+fn serialize_attachment_changes() -> Result<()> {
     as_extension_owner(|| {
-        Spi::run("LOCK TABLE campaign_counters.attachments IN SHARE ROW EXCLUSIVE MODE")
-            .expect("locking campaign_counters.attachments")
-    });
+        Spi::run("LOCK TABLE campaign_counters.attachments IN SHARE ROW EXCLUSIVE MODE")?;
+        Ok(())
+    })
 }
 
-#[pg_extern(sql = false)]
-fn attach(recipients: Option<pg_sys::Oid>, campaigns: Option<pg_sys::Oid>) {
-    let recipients = table_or_default(recipients, "campaign_recipients");
-    let campaigns = table_or_default(campaigns, "marketing_campaigns");
+fn attach_pair(recipients: Option<pg_sys::Oid>, campaigns: Option<pg_sys::Oid>) -> Result<()> {
+    let recipients = table_or_default(recipients, "campaign_recipients")?;
+    let campaigns = table_or_default(campaigns, "marketing_campaigns")?;
     pinned(|| {
-        validate(recipients, campaigns);
-        require_owner(recipients, "attach it");
-        require_owner(campaigns, "attach it");
-        serialize_attachment_changes();
-        match attached_root(recipients) {
-            Some((root, _)) if root != recipients => raise(
-                PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
-                format!(
-                    "{} is a partition of attached table {}",
-                    qualified_name(recipients),
-                    qualified_name(root)
-                ),
-                None,
-                Some("Partitions are counted through their attached parent."),
-            ),
+        validate(recipients, campaigns)?;
+        require_owner(recipients, "attach it")?;
+        require_owner(campaigns, "attach it")?;
+        serialize_attachment_changes()?;
+        match attached_root(recipients)? {
+            Some((root, _)) if root != recipients => {
+                return Err(Error::new(
+                    PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+                    format!(
+                        "{} is a partition of attached table {}",
+                        qualified_name(recipients)?,
+                        qualified_name(root)?
+                    ),
+                )
+                .hint("Partitions are counted through their attached parent."))
+            }
             Some((_, attached_campaigns)) if attached_campaigns == campaigns => {
-                // Partitions created since the first attach get their triggers now.
-                install_triggers(recipients);
                 notice(format!(
                     "{} is already attached to {}; nothing to do",
-                    qualified_name(recipients),
-                    qualified_name(campaigns)
+                    qualified_name(recipients)?,
+                    qualified_name(campaigns)?
                 ));
-                return;
+                return Ok(());
             }
-            Some((_, other)) => raise(
-                PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
-                format!(
-                    "{} is already attached to {}",
-                    qualified_name(recipients),
-                    qualified_name(other)
-                ),
-                None,
-                Some("Detach it first."),
-            ),
+            Some((_, other)) => {
+                return Err(Error::new(
+                    PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+                    format!(
+                        "{} is already attached to {}",
+                        qualified_name(recipients)?,
+                        qualified_name(other)?
+                    ),
+                )
+                .hint("Detach it first."))
+            }
             None => {}
         }
         let campaigns_taken = Spi::get_one_with_args::<pg_sys::Oid>(
             "SELECT recipients::oid FROM campaign_counters.attachments WHERE campaigns = $1::regclass",
             &[campaigns.into()],
         )
-        .ok()
-        .flatten();
+        .unwrap_or(None);
         if let Some(other) = campaigns_taken {
-            raise(
+            return Err(Error::new(
                 PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
                 format!(
                     "{} already counts the recipients of {}",
-                    qualified_name(campaigns),
-                    qualified_name(other)
+                    qualified_name(campaigns)?,
+                    qualified_name(other)?
                 ),
-                Some("One campaigns table takes its counters from one recipients table.".into()),
-                None,
-            );
+            )
+            .detail("One campaigns table takes its counters from one recipients table."));
         }
-        require_known_statuses(recipients);
-        install_triggers(recipients);
+        require_known_statuses(recipients)?;
         as_extension_owner(|| {
             Spi::run_with_args(
                 "INSERT INTO campaign_counters.attachments (recipients, campaigns) VALUES ($1::regclass, $2::regclass)",
                 &[recipients.into(), campaigns.into()],
-            )
-            .expect("recording the attachment")
-        });
-        recount(&attachment_of(recipients), None, Mode::Repair);
+            )?;
+            Ok(())
+        })?;
+        install_triggers(recipients, campaigns)?;
+        crate::schema_changes::record_signature(recipients, campaigns)?;
+        repair(&*attachment_of(recipients)?, None, Acting::AsCaller)?;
+        Ok(())
     })
 }
 
 #[pg_extern(sql = false)]
-fn detach(recipients: Option<pg_sys::Oid>) {
-    let recipients = table_or_default(recipients, "campaign_recipients");
+fn attach(recipients: Option<pg_sys::Oid>, campaigns: Option<pg_sys::Oid>) {
+    or_raise(attach_pair(recipients, campaigns))
+}
+
+fn detach_pair(recipients: Option<pg_sys::Oid>) -> Result<()> {
+    let recipients = table_or_default(recipients, "campaign_recipients")?;
     pinned(|| {
-        serialize_attachment_changes();
-        match attached_root(recipients) {
-            Some((root, _)) if root == recipients => {}
-            _ => raise(
-                PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT,
-                format!(
-                    "table {} is not attached to campaign_counters",
-                    qualified_name(recipients)
-                ),
-                None,
-                None,
-            ),
-        }
-        require_owner(recipients, "detach it");
-        drop_triggers(recipients);
+        serialize_attachment_changes()?;
+        let campaigns = match attached_root(recipients)? {
+            Some((root, campaigns)) if root == recipients => campaigns,
+            _ => return Err(Error::not_attached(&qualified_name(recipients)?)),
+        };
+        require_owner(recipients, "detach it")?;
+        drop_triggers(recipients, Some(campaigns))?;
         as_extension_owner(|| {
-            for table in ["attachments", "parked_events", "recipient_failures"] {
+            for table in ["attachments", "partitions", "parked_events", "recipient_failures"] {
                 Spi::run_with_args(
                     &format!(
                         "DELETE FROM campaign_counters.{table} WHERE recipients = $1::regclass"
                     ),
                     &[recipients.into()],
-                )
-                .expect("forgetting the attachment");
+                )?;
             }
-        });
+            Ok(())
+        })
     })
+}
+
+#[pg_extern(sql = false)]
+fn detach(recipients: Option<pg_sys::Oid>) {
+    or_raise(detach_pair(recipients))
 }

@@ -1,17 +1,24 @@
 //! campaign_counters: PostgreSQL keeps WhatsApp campaign counters exact.
 //!
-//! Pure rules (`status`, `counters`, `webhook`) carry no pgrx and are tested with plain
-//! `cargo test`; the other modules are the database side.
+//! Pure rules (`status`, `counters`, `batch`, `drift`, `webhook`) carry no pgrx and are tested
+//! with plain `cargo test`; the other modules are the database side, thin around them.
+pub mod batch;
 pub mod counters;
+pub mod drift;
 pub mod status;
 pub mod webhook;
 
 mod apply;
 mod attach;
+mod attachment;
+mod context;
+mod error;
+mod new_campaigns;
 mod recalc;
-mod session;
-mod shape;
+mod schema_changes;
+mod snapshot;
 mod trigger;
+mod validation;
 
 ::pgrx::pg_module_magic!(name, version);
 
@@ -22,14 +29,14 @@ pgrx::extension_sql_file!(
     requires = ["tables"]
 );
 pgrx::extension_sql_file!(
-    "../sql/dropped_tables.sql",
-    name = "dropped_tables",
+    "../sql/event_triggers.sql",
+    name = "event_triggers",
     finalize
 );
 
 #[pgrx::pg_guard]
 pub extern "C-unwind" fn _PG_init() {
-    shape::register_invalidation();
+    attachment::register_invalidation();
 }
 
 // In-database tests run under `cargo pgrx test`, which enables `pg_test`; plain `cargo test`

@@ -1,194 +1,233 @@
-//! Recalc and verify: count every campaign's recipients in one pass with the trigger's rules, then repair or report what differs.
+//! Recalc and verify: count every campaign's recipients with the trigger's rules, then repair (recalc) or report (verify) what differs.
 
-use crate::counters::{recount as recount_groups, CampaignKey, Counters, COUNTER_COLUMNS};
-use crate::session::{pinned, quote_ident, raise, require_owner, warning};
-use crate::shape::{chosen_attachment, Attachment, Lookup};
+use crate::attachment::{chosen_attachment, Attachment, Lookup};
+use crate::context::{as_role, pinned, quote_ident, require_owner, warning};
+use crate::counters::{recount, CampaignKey, COUNTER_COLUMNS};
+use crate::drift::{compare, Drift};
+use crate::error::{or_raise, Error, Result};
 use crate::status::Status;
 use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
+use pgrx::spi::SpiClient;
 use pgrx::{pg_sys, PgOid, PgSqlErrorCode};
 
+/// Who reads and writes: the caller (recalc, attach), or each table's owner (the trigger and the
+/// DDL follower, which act for whoever wrote).
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    /// Lock the campaign rows, then write the counters that differ.
-    Repair,
-    /// Write nothing and lock nothing; report what differs.
-    Report,
+pub enum Acting {
+    AsCaller,
+    AsOwners,
 }
 
-/// One counter whose stored value differs from the recount.
-pub struct Drift {
-    pub campaign: CampaignKey,
-    pub counter: &'static str,
-    pub stored: i64,
-    pub actual: i64,
+fn counters_list() -> String {
+    COUNTER_COLUMNS
+        .iter()
+        .map(|name| format!("{}::int8", quote_ident(name)))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
-/// Recounts one campaign (`campaign_id` as text) or all of them. Returns the campaigns whose
-/// counters differed and every differing counter.
+fn campaign_filter(attachment: &Attachment, campaign_id: Option<&str>, column: &str) -> String {
+    match campaign_id {
+        Some(_) => format!("WHERE {column} = CAST($1 AS {})", attachment.id_type_name),
+        None => String::new(),
+    }
+}
+
+fn count_query(attachment: &Attachment, campaign_id: Option<&str>) -> String {
+    format!(
+        "SELECT {}, status::text, count(*) FROM {} {} GROUP BY 1, 2",
+        attachment.key_expression("campaign_id"),
+        attachment.recipients_name,
+        campaign_filter(attachment, campaign_id, "campaign_id"),
+    )
+}
+
+/// Adds one (campaign, status, count) group of a count query's row, or counts a status that
+/// counts nowhere.
+fn add_group(
+    attachment: &Attachment,
+    row: &pgrx::spi::SpiHeapTupleData<'_>,
+    first: usize,
+    groups: &mut Vec<(CampaignKey, Status, i64)>,
+    uncounted: &mut i64,
+) -> Result<()> {
+    let Some(id) = attachment.key_family.read(row, first)? else {
+        return Ok(());
+    };
+    let number = row.get::<i64>(first + 2)?.unwrap_or(0);
+    match row
+        .get::<&str>(first + 1)?
+        .and_then(|status| Status::parse(status.as_bytes()))
+    {
+        Some(status) => groups.push((id, status, number)),
+        None => *uncounted += number,
+    }
+    Ok(())
+}
+
+fn warn_uncounted(attachment: &Attachment, uncounted: i64) {
+    if uncounted > 0 {
+        warning(
+            format!(
+                "{uncounted} recipients of {} have a status that counts nowhere",
+                attachment.recipients_name
+            ),
+            Some(format!(
+                "Accepted statuses: {}. Fix those rows; they are left out of every counter.",
+                Status::ACCEPTED
+            )),
+        );
+    }
+}
+
+fn read_counters(
+    row: &pgrx::spi::SpiHeapTupleData<'_>,
+    first: usize,
+) -> Result<[Option<i64>; 5]> {
+    let mut values = [None; 5];
+    for (i, value) in values.iter_mut().enumerate() {
+        *value = row.get::<i64>(first + i)?;
+    }
+    Ok(values)
+}
+
+fn as_owner<R>(acting: Acting, owner: pg_sys::Oid, body: impl FnOnce() -> R) -> R {
+    match acting {
+        Acting::AsCaller => body(),
+        Acting::AsOwners => as_role(owner, body),
+    }
+}
+
+/// Recounts one campaign (`campaign_id` as text) or all of them and writes the counters that
+/// differ. Returns how many campaigns changed.
 ///
 /// The campaign rows are locked first, in id order, the order the trigger locks them in: a
 /// writer that already changed a counter makes recalc wait for its commit and is then counted;
 /// a writer that has not yet reached its counter write adds its change after recalc's value.
-pub fn recount(
-    attachment: &Attachment,
-    campaign_id: Option<&str>,
-    mode: Mode,
-) -> (i64, Vec<Drift>) {
-    let counters_list = COUNTER_COLUMNS
-        .iter()
-        .map(|name| format!("{}::int8", quote_ident(name)))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let campaign_filter = |column: &str| match campaign_id {
-        Some(_) => format!("WHERE {column} = CAST($1 AS {})", attachment.id_type_name),
-        None => String::new(),
-    };
+pub fn repair(attachment: &Attachment, campaign_id: Option<&str>, acting: Acting) -> Result<i64> {
     let arguments: Vec<DatumWithOid> = campaign_id.map(DatumWithOid::from).into_iter().collect();
-    let lock = if mode == Mode::Repair {
-        "FOR NO KEY UPDATE"
-    } else {
-        ""
-    };
-    let kind = attachment.key_kind;
-
     Spi::connect_mut(|client| {
         // `update` rather than `select`: each query then takes a fresh snapshot, so the count
         // sees every writer that committed while recalc waited for its campaign row locks.
         let stored_query = format!(
-            "SELECT id, {counters_list} FROM {} {} ORDER BY {} {lock}",
+            "SELECT {}, {} FROM {} {} ORDER BY {} FOR NO KEY UPDATE",
+            attachment.key_expression("id"),
+            counters_list(),
             attachment.campaigns_name,
-            campaign_filter("id"),
+            campaign_filter(attachment, campaign_id, "id"),
             attachment.id_order("id"),
         );
-        let mut stored: Vec<(CampaignKey, Counters)> = Vec::new();
-        for row in client
-            .update(stored_query.as_str(), None, &arguments)
-            .expect("reading campaigns")
-        {
-            let Some(id) = kind.read(&row, 1) else {
-                continue;
-            };
-            let mut values = [0i64; 5];
-            for (i, value) in values.iter_mut().enumerate() {
-                *value = row.get::<i64>(i + 2).expect("counter column").unwrap_or(0);
+        let stored = as_owner(acting, attachment.campaigns_owner, || -> Result<_> {
+            let mut stored = Vec::new();
+            for row in client.update(stored_query.as_str(), None, &arguments)? {
+                if let Some(id) = attachment.key_family.read(&row, 1)? {
+                    stored.push((id, read_counters(&row, 2)?));
+                }
             }
-            stored.push((id, Counters(values)));
-        }
+            Ok(stored)
+        })?;
         if let (Some(id), true) = (campaign_id, stored.is_empty()) {
-            raise(
+            return Err(Error::new(
                 PgSqlErrorCode::ERRCODE_NO_DATA_FOUND,
                 format!(
                     "campaign {id} does not exist in {}",
                     attachment.campaigns_name
                 ),
-                None,
-                None,
-            );
+            ));
         }
-
-        let count_query = format!(
-            "SELECT campaign_id, status::text, count(*) FROM {} {} GROUP BY 1, 2",
-            attachment.recipients_name,
-            campaign_filter("campaign_id"),
-        );
-        let mut uncounted = 0i64;
-        let mut groups = Vec::new();
-        for row in client
-            .update(count_query.as_str(), None, &arguments)
-            .expect("counting recipients")
-        {
-            let Some(id) = kind.read(&row, 1) else {
-                continue;
-            };
-            let number = row.get::<i64>(3).expect("count column").unwrap_or(0);
-            match row
-                .get::<&str>(2)
-                .expect("status column")
-                .and_then(|s| Status::parse(s.as_bytes()))
-            {
-                Some(status) => groups.push((id, status, number)),
-                None => uncounted += number,
+        let count = count_query(attachment, campaign_id);
+        let (groups, uncounted) = as_owner(acting, attachment.recipients_owner, || -> Result<_> {
+            let (mut groups, mut uncounted) = (Vec::new(), 0);
+            for row in client.update(count.as_str(), None, &arguments)? {
+                add_group(attachment, &row, 1, &mut groups, &mut uncounted)?;
             }
+            Ok((groups, uncounted))
+        })?;
+        warn_uncounted(attachment, uncounted);
+        let comparison = compare(&stored, &recount(groups));
+        if !comparison.repairs.is_empty() {
+            as_owner(acting, attachment.campaigns_owner, || {
+                write_repairs(client, attachment, &comparison.repairs)
+            })?;
         }
-        if uncounted > 0 {
-            warning(
-                format!(
-                    "{uncounted} recipients of {} have a status that counts nowhere",
-                    attachment.recipients_name
-                ),
-                Some(format!(
-                    "Accepted statuses: {}. Fix those rows; they are left out of every counter.",
-                    Status::ACCEPTED
-                )),
-            );
-        }
-        let actual = recount_groups(groups);
-
-        let mut changed = 0i64;
-        let mut drifts = Vec::new();
-        let mut set_counters = None;
-        for (campaign, stored_counters) in stored {
-            let actual_counters = actual.get(&campaign);
-            if actual_counters == stored_counters {
-                continue;
-            }
-            changed += 1;
-            match mode {
-                Mode::Report => {
-                    for (i, counter) in COUNTER_COLUMNS.iter().enumerate() {
-                        if stored_counters.0[i] != actual_counters.0[i] {
-                            drifts.push(Drift {
-                                campaign: campaign.clone(),
-                                counter,
-                                stored: stored_counters.0[i],
-                                actual: actual_counters.0[i],
-                            });
-                        }
-                    }
-                }
-                Mode::Repair => {
-                    let plan = set_counters.get_or_insert_with(|| {
-                        let assignments = COUNTER_COLUMNS
-                            .iter()
-                            .enumerate()
-                            .map(|(i, name)| format!("{} = ${}", quote_ident(name), i + 2))
-                            .collect::<Vec<_>>()
-                            .join(", ");
-                        let query = format!(
-                            "UPDATE {} SET {assignments} WHERE id = $1",
-                            attachment.campaigns_name
-                        );
-                        let mut types = vec![PgOid::from(kind.type_oid())];
-                        types.extend([PgOid::from(pg_sys::INT8OID); 5]);
-                        client
-                            .prepare_mut(query.as_str(), &types)
-                            .expect("preparing the counter repair")
-                    });
-                    let mut args = vec![kind.datum(&campaign)];
-                    args.extend(
-                        actual_counters
-                            .0
-                            .iter()
-                            .map(|value| DatumWithOid::from(*value)),
-                    );
-                    client
-                        .update(&*plan, None, &args)
-                        .expect("repairing counters");
-                }
-            }
-        }
-        (changed, drifts)
+        Ok(comparison.repairs.len() as i64)
     })
+}
+
+fn write_repairs(
+    client: &mut SpiClient<'_>,
+    attachment: &Attachment,
+    repairs: &[(CampaignKey, crate::counters::Counters)],
+) -> Result<()> {
+    let assignments = COUNTER_COLUMNS
+        .iter()
+        .enumerate()
+        .map(|(i, name)| format!("{} = ${}", quote_ident(name), i + 2))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let query = format!(
+        "UPDATE {} SET {assignments} WHERE id = $1",
+        attachment.campaigns_name
+    );
+    let mut types = vec![PgOid::from(attachment.key_family.type_oid())];
+    types.extend([PgOid::from(pg_sys::INT8OID); 5]);
+    let plan = client.prepare_mut(query.as_str(), &types)?;
+    for (campaign, counters) in repairs {
+        let mut args = vec![attachment.key_family.datum(campaign)];
+        args.extend(counters.0.iter().map(|value| DatumWithOid::from(*value)));
+        client.update(&plan, None, &args)?;
+    }
+    Ok(())
+}
+
+/// Reports every counter that differs from a recount, and every campaign id whose recipients
+/// have no campaign row. Stored counters and the recount are read by one query, so in one
+/// snapshot: writers that run meanwhile never show as drift.
+pub fn report(attachment: &Attachment, campaign_id: Option<&str>) -> Result<Vec<Drift<CampaignKey>>> {
+    let arguments: Vec<DatumWithOid> = campaign_id.map(DatumWithOid::from).into_iter().collect();
+    let query = format!(
+        "SELECT true, {}, NULL::text, NULL::int8, {} FROM {} {}
+         UNION ALL
+         SELECT false, {}, status::text, count(*), NULL, NULL, NULL, NULL, NULL FROM {} {} GROUP BY 2, 3",
+        attachment.key_expression("id"),
+        counters_list(),
+        attachment.campaigns_name,
+        campaign_filter(attachment, campaign_id, "id"),
+        attachment.key_expression("campaign_id"),
+        attachment.recipients_name,
+        campaign_filter(attachment, campaign_id, "campaign_id"),
+    );
+    let (stored, groups, uncounted) = Spi::connect(|client| -> Result<_> {
+        let (mut stored, mut groups, mut uncounted) = (Vec::new(), Vec::new(), 0);
+        for row in client.select(query.as_str(), None, &arguments)? {
+            if row.get::<bool>(1)? == Some(true) {
+                if let Some(id) = attachment.key_family.read(&row, 2)? {
+                    stored.push((id, read_counters(&row, 5)?));
+                }
+            } else {
+                add_group(attachment, &row, 2, &mut groups, &mut uncounted)?;
+            }
+        }
+        Ok((stored, groups, uncounted))
+    })?;
+    warn_uncounted(attachment, uncounted);
+    if let (Some(id), true, true) = (campaign_id, stored.is_empty(), groups.is_empty()) {
+        return Err(Error::new(
+            PgSqlErrorCode::ERRCODE_NO_DATA_FOUND,
+            format!("campaign {id} does not exist in {}", attachment.campaigns_name),
+        ));
+    }
+    Ok(compare(&stored, &recount(groups)).drifts)
 }
 
 #[pg_extern(sql = false)]
 fn recalc_campaign_counters(campaign_id: Option<&str>, campaigns: Option<pg_sys::Oid>) -> i64 {
-    pinned(|| {
-        let attachment = chosen_attachment(campaigns, Lookup::Campaigns);
-        require_owner(attachment.campaigns, "recalculate its counters");
-        recount(&attachment, campaign_id, Mode::Repair).0
-    })
+    or_raise(pinned(|| {
+        let attachment = chosen_attachment(campaigns, Lookup::Campaigns)?;
+        require_owner(attachment.campaigns, "recalculate its counters")?;
+        repair(&attachment, campaign_id, Acting::AsCaller)
+    }))
 }
 
 #[pg_extern(sql = false)]
@@ -200,14 +239,14 @@ fn verify_campaign_counters(
     (
         name!(campaign_id, String),
         name!(counter, String),
-        name!(stored, i64),
+        name!(stored, Option<i64>),
         name!(actual, i64),
     ),
 > {
-    let drifts = pinned(|| {
-        let attachment = chosen_attachment(campaigns, Lookup::Campaigns);
-        recount(&attachment, campaign_id, Mode::Report).1
-    });
+    let drifts = or_raise(pinned(|| {
+        let attachment = chosen_attachment(campaigns, Lookup::Campaigns)?;
+        report(&attachment, campaign_id)
+    }));
     TableIterator::new(drifts.into_iter().map(|drift| {
         (
             drift.campaign.to_string(),

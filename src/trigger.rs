@@ -1,54 +1,72 @@
-//! Trigger plumbing: the statement-level trigger that turns a write's transition tables into per-campaign counter changes.
+//! The recipients trigger: turns each statement's transition tables into per-campaign counter changes, old rows and new rows each counted on their own.
 
-use crate::counters::{CampaignDeltas, CampaignKey};
-use crate::session::{as_role, qualified_name, raise};
-use crate::shape::{text_bytes, trigger_target, KeyKind, TriggerTarget};
+use crate::apply;
+use crate::attachment::{forget_all, trigger_target, Column, KeyKind, TriggerTarget};
+use crate::context::{as_role, qualified_name};
+use crate::counters::CampaignDeltas;
+use crate::error::{self, or_raise, Error};
+use crate::recalc::{repair, Acting};
 use crate::status::Status;
-use crate::{apply, recalc};
 use pgrx::prelude::*;
 use pgrx::{pg_sys, PgSqlErrorCode};
 use std::cell::RefCell;
+use std::rc::Rc;
 
 /// Reads the rows of a transition table through a tuple slot, without copying them.
 struct TransitionRows {
     store: *mut pg_sys::Tuplestorestate,
     slot: *mut pg_sys::TupleTableSlot,
-    columns_needed: i32,
+    /// Attributes deformed into the slot for each row: values past it are never read.
+    columns_read: i32,
 }
 
 impl TransitionRows {
     /// # Safety
-    /// `store` must be a transition tuplestore of the trigger whose relation has `descriptor`.
+    /// `store` must be null or a transition tuplestore of the firing trigger whose rows have
+    /// the row type `descriptor`, and stay valid while the result lives.
     unsafe fn open(
         store: *mut pg_sys::Tuplestorestate,
         descriptor: pg_sys::TupleDesc,
-        columns_needed: i32,
+        columns_read: i32,
     ) -> Option<Self> {
         if store.is_null() {
             return None;
         }
-        pg_sys::tuplestore_select_read_pointer(store, 0);
-        pg_sys::tuplestore_rescan(store);
-        let slot = pg_sys::MakeSingleTupleTableSlot(descriptor, &pg_sys::TTSOpsMinimalTuple);
-        Some(TransitionRows {
-            store,
-            slot,
-            columns_needed,
-        })
+        // SAFETY: per the caller, a valid tuplestore and descriptor; read pointer 0 always exists.
+        unsafe {
+            pg_sys::tuplestore_select_read_pointer(store, 0);
+            pg_sys::tuplestore_rescan(store);
+            let slot = pg_sys::MakeSingleTupleTableSlot(descriptor, &pg_sys::TTSOpsMinimalTuple);
+            Some(TransitionRows {
+                store,
+                slot,
+                columns_read: columns_read.min((*descriptor).natts),
+            })
+        }
     }
 
+    /// Moves to the next row; false at the end.
     fn advance(&mut self) -> bool {
+        // SAFETY: `store` and `slot` are valid for the life of self (see `open`); the slot is
+        // made for the store's row type.
         unsafe {
             if !pg_sys::tuplestore_gettupleslot(self.store, true, false, self.slot) {
                 return false;
             }
-            pg_sys::slot_getsomeattrs(self.slot, self.columns_needed);
+            pg_sys::slot_getsomeattrs(self.slot, self.columns_read);
         }
         true
     }
 
-    fn value(&self, attnum: i32) -> Option<pg_sys::Datum> {
+    /// The current row's value of `column`, None for NULL or for a column that was not read.
+    fn value(&self, column: &Column) -> Option<pg_sys::Datum> {
+        let attnum = column.attnum as i32;
+        if attnum < 1 || attnum > self.columns_read {
+            return None;
+        }
         let index = (attnum - 1) as usize;
+        // SAFETY: after `advance`, the slot holds at least `columns_read` deformed attributes,
+        // and the index is below that.
         unsafe {
             if *(*self.slot).tts_isnull.add(index) {
                 None
@@ -57,89 +75,61 @@ impl TransitionRows {
             }
         }
     }
+
+    /// The current row's text value of `column`, detoasted; borrowed until the next row.
+    fn text(&self, column: &Column) -> Option<&[u8]> {
+        // SAFETY: the column was validated as text or varchar for this relation (the target
+        // `describes` the slot's descriptor), so a non-null value is a varlena.
+        self.value(column)
+            .map(|datum| unsafe { crate::attachment::detoasted_bytes(datum) })
+    }
 }
 
 impl Drop for TransitionRows {
     fn drop(&mut self) {
+        // SAFETY: the slot was made by MakeSingleTupleTableSlot in `open` and is dropped once.
         unsafe { pg_sys::ExecDropSingleTupleTableSlot(self.slot) };
     }
 }
 
-/// Which way a row counts: leaving its campaign (old rows) or joining it (new rows).
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Side {
-    Old,
-    New,
-}
-
 impl TriggerTarget {
-    fn campaign(&self, rows: &TransitionRows) -> Option<CampaignKey> {
-        let kind: KeyKind = self.attachment.key_kind;
-        rows.value(self.campaign_id)
-            .map(|datum| unsafe { kind.key(datum) })
-    }
-
+    /// Counts every row of `rows` into `deltas` with `sign` (-1 for old rows, +1 for new rows).
     fn count(
         &self,
-        rows: &TransitionRows,
-        side: Side,
+        rows: &mut TransitionRows,
+        sign: i64,
         deltas: &mut CampaignDeltas,
         relation: pg_sys::Oid,
-    ) {
-        let Some(campaign) = self.campaign(rows) else {
-            return;
-        };
-        let status_bytes = rows
-            .value(self.status)
-            .map(|datum| unsafe { text_bytes(datum) });
-        match (status_bytes.and_then(Status::parse), side) {
-            (Some(status), Side::Old) => deltas.count_row(campaign, status, -1),
-            (Some(status), Side::New) => deltas.count_row(campaign, status, 1),
-            // A row stored before the table was attached may hold anything; it counted for nothing.
-            (None, Side::Old) => {}
-            (None, Side::New) => {
-                let shown = status_bytes
-                    .map(|bytes| format!("\"{}\"", String::from_utf8_lossy(bytes)))
-                    .unwrap_or_else(|| "NULL".to_string());
-                raise(
-                    PgSqlErrorCode::ERRCODE_CHECK_VIOLATION,
-                    format!(
-                        "invalid recipient status {shown} in table {}",
-                        qualified_name(relation)
-                    ),
-                    Some(format!("Accepted statuses: {}.", Status::ACCEPTED)),
-                    Some("campaign_counters counts recipients by status; fix the value and retry."),
-                )
+    ) -> error::Result<()> {
+        let kind: KeyKind = self.campaign_id_kind;
+        while rows.advance() {
+            let Some(datum) = rows.value(&self.campaign_id_column) else {
+                continue;
+            };
+            // SAFETY: the column's base type was validated as this kind for the slot's descriptor.
+            let campaign = unsafe { kind.key(datum) };
+            let status_bytes = rows.text(&self.status_column);
+            match (status_bytes.and_then(Status::parse), sign > 0) {
+                (Some(status), _) => deltas.count_row(campaign, status, sign),
+                // A row stored before the table was attached may hold anything; it counted for nothing.
+                (None, false) => {}
+                (None, true) => {
+                    let shown = status_bytes
+                        .map(|bytes| format!("\"{}\"", String::from_utf8_lossy(bytes)))
+                        .unwrap_or_else(|| "NULL".to_string());
+                    return Err(Error::new(
+                        PgSqlErrorCode::ERRCODE_CHECK_VIOLATION,
+                        format!(
+                            "invalid recipient status {shown} in table {}",
+                            qualified_name(relation)?
+                        ),
+                    )
+                    .detail(format!("Accepted statuses: {}.", Status::ACCEPTED))
+                    .hint("campaign_counters counts recipients by status; fix the value and retry."));
+                }
             }
         }
-    }
-
-    fn message_id(&self, rows: &TransitionRows) -> Option<&[u8]> {
-        rows.value(self.whatsapp_message_id)
-            .map(|datum| unsafe { text_bytes(datum) })
-    }
-}
-
-/// Message ids that rows got in this statement, collected only while parked events exist.
-struct NewMessageIds {
-    recipients: pg_sys::Oid,
-    any_parked: Option<bool>,
-    ids: Vec<String>,
-}
-
-impl NewMessageIds {
-    fn offer(&mut self, id: Option<&[u8]>, before: Option<&[u8]>) {
-        let Some(id) = id else { return };
-        if before == Some(id) {
-            return;
-        }
-        let recipients = self.recipients;
-        if *self
-            .any_parked
-            .get_or_insert_with(|| apply::any_parked(recipients))
-        {
-            self.ids.push(String::from_utf8_lossy(id).into_owned());
-        }
+        Ok(())
     }
 }
 
@@ -187,73 +177,70 @@ impl Drop for Deferral {
     }
 }
 
-#[pg_trigger(sql = false)]
-fn count_recipients<'a>(
-    trigger: &'a PgTrigger<'a>,
-) -> Result<Option<PgHeapTuple<'a, AllocatedByPostgres>>, std::convert::Infallible> {
+/// The cached target of the firing relation, reloaded once if its row type changed since.
+fn current_target(relation: pg_sys::Oid, descriptor: pg_sys::TupleDesc) -> error::Result<Rc<TriggerTarget>> {
+    let target = trigger_target(relation)?;
+    // SAFETY: the firing relation's descriptor is valid for the whole trigger call.
+    if unsafe { target.describes(descriptor) } {
+        return Ok(target);
+    }
+    forget_all();
+    let target = trigger_target(relation)?;
+    // SAFETY: as above.
+    if unsafe { target.describes(descriptor) } {
+        return Ok(target);
+    }
+    Err(Error::new(
+        PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+        format!(
+            "the columns of {} changed in a way campaign_counters cannot follow",
+            qualified_name(relation)?
+        ),
+    )
+    .hint("Detach the table with campaign_counters.detach() and attach it again."))
+}
+
+fn count_statement(trigger: &PgTrigger<'_>) -> error::Result<()> {
     let data = trigger.trigger_data();
-    let relation = unsafe { (*data.tg_relation).rd_id };
-    let target = trigger_target(relation);
-    let operation = data.tg_event & pg_sys::TRIGGER_EVENT_OPMASK;
+    // SAFETY: PostgreSQL passes a valid relation for the whole trigger call.
+    let (relation, descriptor) = unsafe { ((*data.tg_relation).rd_id, (*data.tg_relation).rd_att) };
+    let target = current_target(relation, descriptor)?;
     let attachment = &target.attachment;
-    if operation == pg_sys::TRIGGER_EVENT_TRUNCATE {
-        as_role(attachment.campaigns_owner, || {
-            recalc::recount(attachment, None, recalc::Mode::Repair)
-        });
-        return Ok(None);
+    if data.tg_event & pg_sys::TRIGGER_EVENT_OPMASK == pg_sys::TRIGGER_EVENT_TRUNCATE {
+        repair(attachment, None, Acting::AsOwners)?;
+        return Ok(());
     }
 
-    let descriptor = unsafe { (*data.tg_relation).rd_att };
-    let columns_needed = target
-        .campaign_id
-        .max(target.status)
-        .max(target.whatsapp_message_id);
-    let mut old_rows =
-        unsafe { TransitionRows::open(data.tg_oldtable, descriptor, columns_needed) };
-    let mut new_rows =
-        unsafe { TransitionRows::open(data.tg_newtable, descriptor, columns_needed) };
+    let columns_read = target.campaign_id_column.attnum.max(target.status_column.attnum) as i32;
     let mut deltas = CampaignDeltas::default();
-    let mut new_ids = NewMessageIds {
-        recipients: attachment.recipients,
-        any_parked: None,
-        ids: Vec::new(),
-    };
-
-    match (&mut old_rows, &mut new_rows) {
-        // An UPDATE stores each row's old and new version at the same position.
-        (Some(old), Some(new)) => {
-            while old.advance() {
-                new.advance();
-                target.count(old, Side::Old, &mut deltas, relation);
-                target.count(new, Side::New, &mut deltas, relation);
-                new_ids.offer(target.message_id(new), target.message_id(old));
-            }
+    // Old rows and new rows are counted each on their own: the two tables of one statement need
+    // not pair up (a row moved to a partition whose BEFORE trigger drops it, MERGE, CTEs).
+    for (store, sign) in [(data.tg_oldtable, -1), (data.tg_newtable, 1)] {
+        // SAFETY: the transition tables of this trigger call hold rows of the firing relation.
+        if let Some(mut rows) = unsafe { TransitionRows::open(store, descriptor, columns_read) } {
+            target.count(&mut rows, sign, &mut deltas, relation)?;
         }
-        (None, Some(new)) => {
-            while new.advance() {
-                target.count(new, Side::New, &mut deltas, relation);
-                new_ids.offer(target.message_id(new), None);
-            }
-        }
-        (Some(old), None) => {
-            while old.advance() {
-                target.count(old, Side::Old, &mut deltas, relation);
-            }
-        }
-        (None, None) => {}
     }
-    drop((old_rows, new_rows));
 
-    if !new_ids.ids.is_empty() {
+    if !data.tg_newtable.is_null() && apply::any_parked(attachment.recipients)? {
         let deferral = Deferral::begin(attachment.recipients);
-        apply::apply_parked(attachment, new_ids.ids);
+        let trigger_data = std::ptr::from_ref(data).cast_mut();
+        apply::absorb_parked_for_new_rows(attachment, trigger_data)?;
         deltas.merge(deferral.finish());
     }
     if let Some(deltas) = Deferral::hand_over(attachment.recipients, deltas) {
         // The writer needs no rights on the campaigns table: its owner writes the counters.
         as_role(attachment.campaigns_owner, || {
             attachment.write_deltas(deltas.nonzero())
-        });
+        })?;
     }
+    Ok(())
+}
+
+#[pg_trigger(sql = false)]
+fn count_recipients<'a>(
+    trigger: &'a PgTrigger<'a>,
+) -> Result<Option<PgHeapTuple<'a, AllocatedByPostgres>>, std::convert::Infallible> {
+    or_raise(count_statement(trigger));
     Ok(None)
 }

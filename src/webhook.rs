@@ -6,7 +6,9 @@
 
 use crate::status::{Event, EventKind, PgTimestamp};
 use chrono::{DateTime, Datelike, TimeZone, Utc};
-use serde_json::{Map, Value};
+use serde_json::value::RawValue;
+use serde_json::Value;
+use std::collections::BTreeMap;
 use std::fmt;
 
 /// Seconds from the unix epoch to PostgreSQL's epoch, 2000-01-01 00:00 UTC.
@@ -16,13 +18,28 @@ const POSTGRES_EPOCH_UNIX_SECONDS: i64 = 946_684_800;
 /// and one past PostgreSQL's index entry limit would fail the whole batch when parked.
 pub const MAX_MESSAGE_ID_BYTES: usize = 256;
 
-/// The body was not a WhatsApp Business Account webhook.
+/// Most status items one body may carry. Meta batches far fewer; the limit bounds the memory a
+/// body can take however small its items are.
+pub const MAX_STATUS_ITEMS: usize = 100_000;
+
+/// The body was not a WhatsApp Business Account webhook, or was past a limit.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PayloadError(pub String);
+pub struct PayloadError {
+    pub message: String,
+    /// True when the body is well-formed but carries more than [`MAX_STATUS_ITEMS`].
+    pub too_large: bool,
+}
+
+fn payload_error(message: String) -> PayloadError {
+    PayloadError {
+        message,
+        too_large: false,
+    }
+}
 
 impl fmt::Display for PayloadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.message)
     }
 }
 
@@ -57,70 +74,129 @@ pub struct StatusItem {
     pub verdict: Verdict,
 }
 
-/// Parses a webhook body (JSON text) into its status items.
-pub fn parse_webhook(body: &str) -> Result<Vec<StatusItem>, PayloadError> {
-    let value: Value = serde_json::from_str(body).map_err(|error| {
-        if error.to_string().starts_with("recursion limit exceeded") {
-            PayloadError(
-                "webhook body nests deeper than 128 levels; Meta's bodies nest 7".to_owned(),
-            )
-        } else {
-            PayloadError(format!("webhook body is not valid JSON: {error}"))
-        }
-    })?;
-    status_items(&value)
-}
+/// An object whose member values are kept as unparsed slices of the body.
+type RawObject<'a> = BTreeMap<String, &'a RawValue>;
 
-/// Walks every `entry[].changes[]` whose `field` is `messages`, and every `value.statuses[]` in it.
-pub fn status_items(body: &Value) -> Result<Vec<StatusItem>, PayloadError> {
-    let body = body.as_object().ok_or_else(|| {
-        PayloadError(format!(
-            "webhook body must be a JSON object, not {}",
-            json_kind(body)
-        ))
-    })?;
-    match body.get("object") {
-        Some(Value::String(object)) if object == "whatsapp_business_account" => {}
-        other => {
-            return Err(PayloadError(format!(
+/// Parses a webhook body (JSON text) into its status items.
+///
+/// Only the envelope (`entry[].changes[].value.statuses[]`) is parsed as structure; everything
+/// else is skipped without recursion, and each status item is parsed on its own. So nesting
+/// anywhere never rejects the body: an item nested too deep is only that item's verdict.
+pub fn parse_webhook(body: &[u8]) -> Result<Vec<StatusItem>, PayloadError> {
+    let text = std::str::from_utf8(body)
+        .map_err(|error| payload_error(format!("webhook body is not valid UTF-8: {error}")))?;
+    let root: &RawValue = serde_json::from_str(text)
+        .map_err(|error| payload_error(format!("webhook body is not valid JSON: {error}")))?;
+    let body = match raw_kind(root) {
+        "an object" => parse_object(root)?,
+        kind => {
+            return Err(payload_error(format!(
+                "webhook body must be a JSON object, not {kind}"
+            )))
+        }
+    };
+    match body.get("object").map(|raw| raw_string(raw)) {
+        Some(Some(object)) if object == "whatsapp_business_account" => {}
+        _ => {
+            return Err(payload_error(format!(
                 "webhook body must have \"object\": \"whatsapp_business_account\", found {}",
-                describe(other)
+                describe(body.get("object").copied())
             )))
         }
     }
-    let entries = array_field(body, "entry", "webhook body")?;
     let mut items = Vec::new();
-    for (entry_index, entry) in entries.iter().enumerate() {
+    for (entry_index, entry) in array_field(&body, "entry", "webhook body")?.iter().enumerate() {
         let place = format!("entry[{entry_index}]");
         let entry = object(entry, &place)?;
-        for (change_index, change) in array_field(entry, "changes", &place)?.iter().enumerate() {
+        for (change_index, change) in array_field(&entry, "changes", &place)?.iter().enumerate() {
             let place = format!("{place}.changes[{change_index}]");
             let change = object(change, &place)?;
-            match change.get("field") {
-                Some(Value::String(field)) if field == "messages" => {}
-                Some(Value::String(_)) => continue,
-                other => {
-                    return Err(PayloadError(format!(
+            match change.get("field").map(|raw| (raw_kind(raw), raw_string(raw))) {
+                Some((_, Some(field))) if field == "messages" => {}
+                Some(("a string", _)) => continue,
+                _ => {
+                    return Err(payload_error(format!(
                         "{place}.field must be a string, found {}",
-                        describe(other)
+                        describe(change.get("field").copied())
                     )))
                 }
             }
             let value_place = format!("{place}.value");
-            let value = object(change.get("value").unwrap_or(&Value::Null), &value_place)?;
+            let value = match change.get("value") {
+                Some(raw) => object(raw, &value_place)?,
+                None => {
+                    return Err(payload_error(format!(
+                        "{value_place} must be an object, found null"
+                    )))
+                }
+            };
             match value.get("statuses") {
                 None => {}
-                Some(Value::Array(statuses)) => items.extend(statuses.iter().map(status_item)),
+                Some(statuses) if raw_kind(statuses) == "an array" => {
+                    let statuses: Vec<&RawValue> = parse_array(statuses)?;
+                    if items.len() + statuses.len() > MAX_STATUS_ITEMS {
+                        return Err(PayloadError {
+                            message: format!(
+                                "webhook body carries more than {MAX_STATUS_ITEMS} status items"
+                            ),
+                            too_large: true,
+                        });
+                    }
+                    items.extend(statuses.into_iter().map(raw_status_item));
+                }
                 Some(other) => {
-                    return Err(PayloadError(format!(
+                    return Err(payload_error(format!(
                         "{value_place}.statuses must be an array, found {}",
-                        json_kind(other)
+                        raw_kind(other)
                     )))
                 }
             }
         }
     }
     Ok(items)
+}
+
+fn parse_object(raw: &RawValue) -> Result<RawObject<'_>, PayloadError> {
+    serde_json::from_str(raw.get())
+        .map_err(|error| payload_error(format!("webhook body is not valid JSON: {error}")))
+}
+
+fn parse_array(raw: &RawValue) -> Result<Vec<&RawValue>, PayloadError> {
+    serde_json::from_str(raw.get())
+        .map_err(|error| payload_error(format!("webhook body is not valid JSON: {error}")))
+}
+
+/// The JSON kind of a raw value, from its first byte (the body was already validated as JSON).
+fn raw_kind(raw: &RawValue) -> &'static str {
+    match raw.get().trim_start().as_bytes().first() {
+        Some(b'{') => "an object",
+        Some(b'[') => "an array",
+        Some(b'"') => "a string",
+        Some(b't' | b'f') => "a boolean",
+        Some(b'n') => "null",
+        _ => "a number",
+    }
+}
+
+fn raw_string(raw: &RawValue) -> Option<String> {
+    (raw_kind(raw) == "a string")
+        .then(|| serde_json::from_str::<String>(raw.get()).ok())
+        .flatten()
+}
+
+fn raw_status_item(raw: &RawValue) -> StatusItem {
+    match serde_json::from_str::<Value>(raw.get()) {
+        Ok(item) => status_item(&item),
+        Err(error) => StatusItem {
+            whatsapp_message_id: None,
+            status: None,
+            verdict: invalid(if error.to_string().starts_with("recursion limit exceeded") {
+                "status item nests deeper than 128 levels".to_owned()
+            } else {
+                format!("status item is not valid JSON: {error}")
+            }),
+        },
+    }
 }
 
 fn status_item(item: &Value) -> StatusItem {
@@ -142,7 +218,7 @@ fn status_item(item: &Value) -> StatusItem {
     let verdict = match (&whatsapp_message_id, &status) {
         (None, _) => invalid(format!(
             "id must be a string, found {}",
-            describe(item.get("id"))
+            describe_value(item.get("id"))
         )),
         (Some(id), _) if id.is_empty() => invalid("id is empty".to_owned()),
         (Some(id), _) if id.len() > MAX_MESSAGE_ID_BYTES => {
@@ -150,7 +226,7 @@ fn status_item(item: &Value) -> StatusItem {
         }
         (_, None) => invalid(format!(
             "status must be a string, found {}",
-            describe(item.get("status"))
+            describe_value(item.get("status"))
         )),
         (Some(_), Some(status)) => match EventKind::parse(status) {
             None => Verdict::Ignored,
@@ -181,7 +257,7 @@ fn parse_timestamp(value: Option<&Value>) -> Result<PgTimestamp, String> {
         other => {
             return Err(format!(
                 "timestamp must be a string of unix seconds, found {}",
-                describe(other)
+                describe_value(other)
             ))
         }
     };
@@ -236,25 +312,23 @@ fn invalid(reason: String) -> Verdict {
     Verdict::Invalid { reason }
 }
 
-fn object<'a>(value: &'a Value, place: &str) -> Result<&'a Map<String, Value>, PayloadError> {
-    value.as_object().ok_or_else(|| {
-        PayloadError(format!(
-            "{place} must be an object, found {}",
-            json_kind(value)
-        ))
-    })
+fn object<'a>(raw: &'a RawValue, place: &str) -> Result<RawObject<'a>, PayloadError> {
+    match raw_kind(raw) {
+        "an object" => parse_object(raw),
+        kind => Err(payload_error(format!("{place} must be an object, found {kind}"))),
+    }
 }
 
 fn array_field<'a>(
-    parent: &'a Map<String, Value>,
+    parent: &RawObject<'a>,
     field: &str,
     place: &str,
-) -> Result<&'a Vec<Value>, PayloadError> {
+) -> Result<Vec<&'a RawValue>, PayloadError> {
     match parent.get(field) {
-        Some(Value::Array(items)) => Ok(items),
-        other => Err(PayloadError(format!(
+        Some(raw) if raw_kind(raw) == "an array" => parse_array(raw),
+        other => Err(payload_error(format!(
             "{place} must have an array \"{field}\", found {}",
-            describe(other)
+            describe(other.copied())
         ))),
     }
 }
@@ -270,7 +344,17 @@ fn json_kind(value: &Value) -> &'static str {
     }
 }
 
-fn describe(value: Option<&Value>) -> String {
+fn describe(value: Option<&RawValue>) -> String {
+    match value {
+        None => "nothing".to_owned(),
+        Some(raw) => match raw_string(raw) {
+            Some(text) => format!("\"{}\"", truncated(&text)),
+            None => raw_kind(raw).to_owned(),
+        },
+    }
+}
+
+fn describe_value(value: Option<&Value>) -> String {
     match value {
         None => "nothing".to_owned(),
         Some(Value::String(text)) => format!("\"{}\"", truncated(text)),
@@ -291,12 +375,12 @@ fn truncated(text: &str) -> String {
 mod tests {
     use super::*;
 
-    fn fixture(name: &str) -> String {
+    fn fixture(name: &str) -> Vec<u8> {
         let path = format!(
             "{}/tests/fixtures/whatsapp/{name}",
             env!("CARGO_MANIFEST_DIR")
         );
-        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+        std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
     }
 
     fn unix_to_pg(seconds: i64) -> PgTimestamp {
@@ -398,7 +482,7 @@ mod tests {
     }
 
     fn only_verdict(statuses: &str) -> Verdict {
-        let items = parse_webhook(&body_with_statuses(statuses)).unwrap();
+        let items = parse_webhook(body_with_statuses(statuses).as_bytes()).unwrap();
         assert_eq!(items.len(), 1);
         items.into_iter().next().unwrap().verdict
     }
@@ -466,10 +550,10 @@ mod tests {
             r#"{"object":"whatsapp_business_account","entry":[{"changes":[{"field":"messages","value":[]}]}]}"#,
             r#"{"object":"whatsapp_business_account","entry":[{"changes":[{"field":"messages","value":{"statuses":{}}}]}]}"#,
         ] {
-            assert!(parse_webhook(body).is_err(), "{body} should be rejected");
+            assert!(parse_webhook(body.as_bytes()).is_err(), "{body} should be rejected");
         }
-        let error = parse_webhook(r#"{"object":"page","entry":[]}"#).unwrap_err();
-        assert!(error.0.contains("whatsapp_business_account"), "{error}");
+        let error = parse_webhook(br#"{"object":"page","entry":[]}"#).unwrap_err();
+        assert!(error.message.contains("whatsapp_business_account"), "{error}");
     }
 
     #[test]
@@ -477,13 +561,13 @@ mod tests {
         let body = r#"{"object":"whatsapp_business_account","entry":[{"changes":[
             {"field":"messages","value":{"messages":[{"id":"in.1"}]}},
             {"field":"calls","value":{"statuses":[{"id":"c","status":"sent","timestamp":"1"}]}}]}]}"#;
-        assert_eq!(parse_webhook(body).unwrap(), vec![]);
+        assert_eq!(parse_webhook(body.as_bytes()).unwrap(), vec![]);
     }
 
     #[test]
     fn deep_nesting_and_huge_strings_do_not_panic() {
         let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
-        assert!(parse_webhook(&deep).is_err());
+        assert!(parse_webhook(deep.as_bytes()).is_err());
         let huge = "x".repeat(1 << 20);
         let verdict = only_verdict(&format!(
             r#"[{{"id":"w","status":"sent","timestamp":"{huge}"}}]"#
@@ -500,10 +584,36 @@ mod tests {
             r#"{{"object":"whatsapp_business_account","entry":[{{"changes":[{{"field":"messages","value":{{"statuses":[{{"id":"{}","status":"read","timestamp":"1750030200"}}]}}}}]}}]}}"#,
             "w".repeat(MAX_MESSAGE_ID_BYTES + 1)
         );
-        let items = parse_webhook(&long_id).unwrap();
+        let items = parse_webhook(long_id.as_bytes()).unwrap();
         assert!(
             matches!(&items[0].verdict, Verdict::Invalid { reason } if reason.contains("longer than"))
         );
+    }
+
+    #[test]
+    fn nesting_decides_only_the_item_it_is_in() {
+        let deep = format!("{}1{}", "[".repeat(5_000), "]".repeat(5_000));
+        let body = format!(
+            r#"{{"object":"whatsapp_business_account","entry":[{{"changes":[{{"field":"messages","value":{{
+                "contacts":{deep},
+                "statuses":[{{"id":"a","status":"sent","timestamp":"1750030100","extra":{deep}}},
+                            {{"id":"b","status":"read","timestamp":"1750030100"}}]}}}}]}}]}}"#
+        );
+        let items = parse_webhook(body.as_bytes()).unwrap();
+        assert_eq!(items.len(), 2);
+        assert!(
+            matches!(&items[0].verdict, Verdict::Invalid { reason } if reason.contains("deeper")),
+            "{:?}",
+            items[0]
+        );
+        assert!(matches!(items[1].verdict, Verdict::Event { .. }));
+    }
+
+    #[test]
+    fn more_items_than_the_limit_is_a_limit_error() {
+        let statuses = vec!["{}"; MAX_STATUS_ITEMS + 1].join(",");
+        let error = parse_webhook(body_with_statuses(&format!("[{statuses}]")).as_bytes()).unwrap_err();
+        assert!(error.too_large, "{error}");
     }
 
     #[test]
@@ -514,7 +624,7 @@ mod tests {
             })
             .collect();
         let items =
-            parse_webhook(&body_with_statuses(&format!("[{}]", statuses.join(",")))).unwrap();
+            parse_webhook(body_with_statuses(&format!("[{}]", statuses.join(","))).as_bytes()).unwrap();
         assert_eq!(items.len(), 10_000);
         assert_eq!(
             items[9_999].whatsapp_message_id.as_deref(),

@@ -2,40 +2,20 @@
 
 use pgrx::prelude::*;
 use pgrx::{pg_sys, PgSqlErrorCode};
-use std::ffi::CString;
+use crate::error::{Error, Result};
+use std::ffi::CStr;
 
 /// The search_path every query of the extension runs under, so objects users create in other
 /// schemas (operators, functions, tables named like ours) cannot be picked up instead of the
 /// built-in ones.
-const PINNED_SEARCH_PATH: &str = "pg_catalog, pg_temp";
-
-/// Raises an ERROR with a SQLSTATE, a message and optionally a detail and hint. Never returns.
-pub fn raise(
-    code: PgSqlErrorCode,
-    message: impl Into<String>,
-    detail: Option<String>,
-    hint: Option<&str>,
-) -> ! {
-    let mut report =
-        pgrx::pg_sys::panic::ErrorReport::new(code, message.into(), "campaign_counters");
-    if let Some(detail) = detail {
-        report = report.set_detail(detail);
-    }
-    if let Some(hint) = hint {
-        report = report.set_hint(hint);
-    }
-    report.report(PgLogLevel::ERROR);
-    unreachable!("ERROR does not return")
-}
+const PINNED_SEARCH_PATH: &CStr = c"pg_catalog, pg_temp";
 
 /// The value of a required argument; NULL is ERROR 22004 naming the argument.
-pub fn required<T>(value: Option<T>, argument: &str) -> T {
-    value.unwrap_or_else(|| {
-        raise(
+pub fn required<T>(value: Option<T>, argument: &str) -> Result<T> {
+    value.ok_or_else(|| {
+        Error::new(
             PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
             format!("{argument} must not be NULL"),
-            None,
-            None,
         )
     })
 }
@@ -63,38 +43,38 @@ pub fn warning(message: impl Into<String>, detail: Option<String>) {
 
 /// Resolves an optional table argument: the given relation, or `conventional_name` looked up on
 /// the caller's search_path (which must still be in effect, so call this before [`pinned`]).
-pub fn table_or_default(given: Option<pg_sys::Oid>, conventional_name: &str) -> pg_sys::Oid {
+pub fn table_or_default(given: Option<pg_sys::Oid>, conventional_name: &str) -> Result<pg_sys::Oid> {
     if let Some(oid) = given {
-        return oid;
+        return Ok(oid);
     }
     let found = Spi::get_one_with_args::<pg_sys::Oid>(
         "SELECT pg_catalog.to_regclass($1)::pg_catalog.oid",
         &[conventional_name.into()],
     )
     .unwrap_or(None);
-    match found {
-        Some(oid) => oid,
-        None => raise(
+    found.ok_or_else(|| {
+        Error::new(
             PgSqlErrorCode::ERRCODE_UNDEFINED_TABLE,
             format!("relation \"{conventional_name}\" does not exist"),
-            Some(format!(
-                "A NULL table argument means the table \"{conventional_name}\" on the current search_path."
-            )),
-            Some("Pass the table explicitly, for example 'myschema.my_table'."),
-        ),
-    }
+        )
+        .detail(format!(
+            "A NULL table argument means the table \"{conventional_name}\" on the current search_path."
+        ))
+        .hint("Pass the table explicitly, for example 'myschema.my_table'.")
+    })
 }
 
 /// Runs `body` with search_path pinned to `pg_catalog, pg_temp`, restoring the caller's value on
 /// return; on error the transaction (or subtransaction) abort restores it.
 pub fn pinned<R>(body: impl FnOnce() -> R) -> R {
-    let name = CString::new("search_path").unwrap();
-    let value = CString::new(PINNED_SEARCH_PATH).unwrap();
+    const NAME: &CStr = c"search_path";
+    // SAFETY: both strings are NUL-terminated constants; the GUC nest level opened here is
+    // closed below, or by the (sub)transaction abort that an ERROR in `body` causes.
     let nest_level = unsafe {
         let level = pg_sys::NewGUCNestLevel();
         pg_sys::set_config_option(
-            name.as_ptr(),
-            value.as_ptr(),
+            NAME.as_ptr(),
+            PINNED_SEARCH_PATH.as_ptr(),
             pg_sys::GucContext::PGC_USERSET,
             pg_sys::GucSource::PGC_S_SESSION,
             pg_sys::GucAction::GUC_ACTION_SAVE,
@@ -105,38 +85,39 @@ pub fn pinned<R>(body: impl FnOnce() -> R) -> R {
         level
     };
     let result = body();
+    // SAFETY: closes the nest level opened above.
     unsafe { pg_sys::AtEOXact_GUC(true, nest_level) };
     result
 }
 
 /// The role that owns the extension: writes to the extension's own tables run as this role, so
 /// an application role needs no rights on them.
-pub fn extension_owner() -> pg_sys::Oid {
+pub fn extension_owner() -> Result<pg_sys::Oid> {
     Spi::get_one::<pg_sys::Oid>(
         "SELECT extowner FROM pg_catalog.pg_extension WHERE extname = 'campaign_counters'",
-    )
-    .ok()
-    .flatten()
-    .expect("campaign_counters is installed")
+    )?
+    .ok_or_else(|| {
+        Error::new(
+            PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT,
+            "extension \"campaign_counters\" is not installed in this database",
+        )
+    })
 }
 
 /// One value about `relation` from the catalogs; a relation that is gone is ERROR 42P01.
-fn about_relation<T: FromDatum + IntoDatum>(query: &str, relation: pg_sys::Oid) -> T {
+fn about_relation<T: FromDatum + IntoDatum>(query: &str, relation: pg_sys::Oid) -> Result<T> {
     Spi::get_one_with_args::<T>(query, &[relation.into()])
-        .ok()
-        .flatten()
-        .unwrap_or_else(|| {
-            raise(
+        .unwrap_or(None)
+        .ok_or_else(|| {
+            Error::new(
                 PgSqlErrorCode::ERRCODE_UNDEFINED_TABLE,
                 format!("relation with OID {} does not exist", relation.to_u32()),
-                None,
-                None,
             )
         })
 }
 
 /// The role that owns `relation`.
-pub fn owner_of(relation: pg_sys::Oid) -> pg_sys::Oid {
+pub fn owner_of(relation: pg_sys::Oid) -> Result<pg_sys::Oid> {
     about_relation(
         "SELECT relowner FROM pg_catalog.pg_class WHERE oid = $1",
         relation,
@@ -148,6 +129,8 @@ pub fn owner_of(relation: pg_sys::Oid) -> pg_sys::Oid {
 /// (sub)transaction, which restores the caller's user id itself.
 pub fn as_role<R>(role: pg_sys::Oid, body: impl FnOnce() -> R) -> R {
     let (mut caller, mut context) = (pg_sys::Oid::INVALID, 0);
+    // SAFETY: reads and sets the backend's current user; restored below, or by the
+    // (sub)transaction abort that an ERROR in `body` causes.
     unsafe {
         pg_sys::GetUserIdAndSecContext(&mut caller, &mut context);
         pg_sys::SetUserIdAndSecContext(
@@ -158,17 +141,18 @@ pub fn as_role<R>(role: pg_sys::Oid, body: impl FnOnce() -> R) -> R {
         );
     }
     let result = body();
+    // SAFETY: restores the values read above.
     unsafe { pg_sys::SetUserIdAndSecContext(caller, context) };
     result
 }
 
 /// Runs `body` as the extension owner: for the extension's own tables only.
-pub fn as_extension_owner<R>(body: impl FnOnce() -> R) -> R {
-    as_role(extension_owner(), body)
+pub fn as_extension_owner<R>(body: impl FnOnce() -> Result<R>) -> Result<R> {
+    as_role(extension_owner()?, body)
 }
 
 /// `schema.table`, each part quoted only where needed: for messages and for dynamic SQL.
-pub fn qualified_name(relation: pg_sys::Oid) -> String {
+pub fn qualified_name(relation: pg_sys::Oid) -> Result<String> {
     about_relation(
         "SELECT pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.relname)
            FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
@@ -182,36 +166,34 @@ pub fn quote_ident(identifier: &str) -> String {
 }
 
 /// Requires that the current user owns (or is a member of the owner of) `relation`.
-pub fn require_owner(relation: pg_sys::Oid, action: &str) {
+pub fn require_owner(relation: pg_sys::Oid, action: &str) -> Result<()> {
     let owns: bool = about_relation(
         "SELECT pg_catalog.pg_has_role(c.relowner, 'USAGE') FROM pg_catalog.pg_class c WHERE c.oid = $1",
         relation,
-    );
+    )?;
     if !owns {
-        raise(
+        return Err(Error::new(
             PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
             format!(
                 "must be owner of table {} to {action}",
-                qualified_name(relation)
+                qualified_name(relation)?
             ),
-            None,
-            None,
-        );
+        ));
     }
+    Ok(())
 }
 
 /// Requires that the current user may UPDATE `relation`.
-pub fn require_update(relation: pg_sys::Oid) {
+pub fn require_update(relation: pg_sys::Oid) -> Result<()> {
     let may_update: bool = about_relation(
         "SELECT pg_catalog.has_table_privilege($1::pg_catalog.regclass, 'UPDATE')",
         relation,
-    );
+    )?;
     if !may_update {
-        raise(
+        return Err(Error::new(
             PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
-            format!("permission denied for table {}", qualified_name(relation)),
-            None,
-            None,
-        );
+            format!("permission denied for table {}", qualified_name(relation)?),
+        ));
     }
+    Ok(())
 }

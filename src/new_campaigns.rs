@@ -1,0 +1,135 @@
+//! Campaign rows that appear (inserted, or an id changed to theirs): their counters start from a count of the recipients that already carry the id.
+//!
+//! This is what keeps a change for a campaign without a row from being lost: the trigger cannot
+//! add it to a row that does not exist, so the row counts it when it is created. An advisory lock
+//! per campaign id orders the two (see `Attachment::write_deltas`), and the count is read in a
+//! snapshot taken after that lock, so no writer's change falls between them.
+
+use crate::attachment::{chosen_attachment, Attachment, KeyKind, Lookup};
+use crate::context::{as_role, quote_ident};
+use crate::counters::{recount, CampaignKey, COUNTER_COLUMNS};
+use crate::error::{self, or_raise, Error};
+use crate::snapshot::select_text_in_latest_snapshot;
+use crate::status::Status;
+use pgrx::datum::DatumWithOid;
+use pgrx::prelude::*;
+use pgrx::{pg_sys, PgOid, PgSqlErrorCode};
+use std::num::NonZeroUsize;
+
+/// The ids of the campaign rows the trigger fired for.
+fn new_ids(trigger: &PgTrigger<'_>, attachment: &Attachment) -> error::Result<Vec<CampaignKey>> {
+    if let Some(row) = trigger.new() {
+        let attnum = NonZeroUsize::new(id_attnum(trigger)?).ok_or_else(missing_id)?;
+        let key = match attachment.id_kind {
+            KeyKind::Int4 => row.get_by_index::<i32>(attnum)?.map(|v| CampaignKey::Int(v.into())),
+            KeyKind::Int8 => row.get_by_index::<i64>(attnum)?.map(CampaignKey::Int),
+            KeyKind::Uuid => row
+                .get_by_index::<pgrx::Uuid>(attnum)?
+                .map(|v| CampaignKey::Uuid(*v.as_bytes())),
+            KeyKind::Text => row
+                .get_by_index::<String>(attnum)?
+                .map(|v| CampaignKey::Text(v.into_bytes().into())),
+        };
+        return Ok(key.into_iter().collect());
+    }
+    let data = trigger.trigger_data();
+    let trigger_data = std::ptr::from_ref(data).cast_mut();
+    Spi::connect(|client| {
+        // SAFETY: registers this trigger call's transition tables with the SPI connection just
+        // opened, so the query can read them by name; SPI only reads the trigger data.
+        unsafe { pg_sys::SPI_register_trigger_data(trigger_data) };
+        let mut keys = Vec::new();
+        let query = format!(
+            "SELECT DISTINCT {} FROM campaign_counters_new_campaigns",
+            attachment.key_expression("id")
+        );
+        for row in client.select(query.as_str(), None, &[])? {
+            keys.extend(attachment.key_family.read(&row, 1)?);
+        }
+        Ok(keys)
+    })
+}
+
+fn missing_id() -> Error {
+    Error::new(PgSqlErrorCode::ERRCODE_UNDEFINED_COLUMN, "campaigns table has no column \"id\"")
+}
+
+fn id_attnum(trigger: &PgTrigger<'_>) -> error::Result<usize> {
+    let relation = trigger.relation()?.oid();
+    Ok(crate::attachment::column(relation, "id")?
+        .ok_or_else(missing_id)?
+        .attnum as usize)
+}
+
+/// Sets the counters of campaign rows `keys` from a count of their recipients.
+pub fn count_new_campaigns(attachment: &Attachment, mut keys: Vec<CampaignKey>) -> error::Result<()> {
+    keys.sort();
+    keys.dedup();
+    if keys.is_empty() {
+        return Ok(());
+    }
+    let count = format!(
+        "SELECT campaign_id::text, status::text, count(*) FROM {} WHERE campaign_id = ANY($1::{}[]) GROUP BY 1, 2",
+        attachment.recipients_name,
+        attachment.key_family.sql_type()
+    );
+    let assignments = COUNTER_COLUMNS
+        .iter()
+        .enumerate()
+        .map(|(i, name)| format!("{} = ${}", quote_ident(name), i + 2))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let differs = COUNTER_COLUMNS
+        .iter()
+        .enumerate()
+        .map(|(i, name)| format!("{} IS DISTINCT FROM ${}", quote_ident(name), i + 2))
+        .collect::<Vec<_>>()
+        .join(" OR ");
+    let set_counters = format!(
+        "UPDATE {} SET {assignments} WHERE id = $1 AND ({differs})",
+        attachment.campaigns_name
+    );
+    Spi::connect_mut(|client| {
+        for key in &keys {
+            attachment.lock_campaign_id(client, key, true)?;
+        }
+        let rows = as_role(attachment.recipients_owner, || {
+            select_text_in_latest_snapshot(&count, attachment.key_family.array_datum(&keys))
+        })?;
+        let groups = rows.into_iter().filter_map(|row| {
+            let key = attachment.key_family.parse(row.first()?.as_deref()?)?;
+            let status = Status::parse(row.get(1)?.as_deref()?.as_bytes())?;
+            let number = row.get(2)?.as_deref()?.parse().ok()?;
+            Some((key, status, number))
+        });
+        let actual = recount(groups);
+        let mut types = vec![PgOid::from(attachment.key_family.type_oid())];
+        types.extend([PgOid::from(pg_sys::INT8OID); 5]);
+        as_role(attachment.campaigns_owner, || -> error::Result<()> {
+            let plan = client.prepare_mut(set_counters.as_str(), &types)?;
+            for key in &keys {
+                let mut args: Vec<DatumWithOid> = vec![attachment.key_family.datum(key)];
+                args.extend(actual.get(key).0.iter().map(|value| DatumWithOid::from(*value)));
+                client.update(&plan, None, &args)?;
+            }
+            Ok(())
+        })
+    })
+}
+
+fn count_fired(trigger: &PgTrigger<'_>) -> error::Result<()> {
+    let campaigns = trigger.relation()?.oid();
+    let attachment = chosen_attachment(Some(campaigns), Lookup::Campaigns)?;
+    let keys = new_ids(trigger, &attachment)?;
+    count_new_campaigns(&attachment, keys)
+}
+
+/// Trigger on the campaigns table: AFTER INSERT (statement, with the new rows) and AFTER UPDATE
+/// OF id (row, when the id changed).
+#[pg_trigger(sql = false)]
+fn count_new_campaigns_trigger<'a>(
+    trigger: &'a PgTrigger<'a>,
+) -> Result<Option<PgHeapTuple<'a, AllocatedByPostgres>>, std::convert::Infallible> {
+    or_raise(count_fired(trigger));
+    Ok(None)
+}

@@ -1,0 +1,214 @@
+//! Following DDL on attached tables: re-validate the pair, give new partitions their triggers and counts, take both from detached ones, and recount after a type change or a rewrite.
+
+use crate::attach::{
+    drop_recipient_triggers, install_recipient_triggers, partitions, record_partition,
+};
+use crate::attachment::{attachment_of, forget_all, Attachment};
+use crate::context::{as_extension_owner, as_role, pinned};
+use crate::counters::{CampaignDeltas, CampaignKey};
+use crate::error::{or_raise, Error, Result};
+use crate::recalc::{repair, Acting};
+use crate::status::Status;
+use crate::validation::{require_known_statuses, validate};
+use pgrx::prelude::*;
+use pgrx::pg_sys;
+use std::collections::{BTreeMap, HashSet};
+
+/// What a pair's counters depend on besides its rows: the types of the counted columns and the
+/// storage of every table holding counted rows. A change to either (ALTER COLUMN TYPE, a rewrite
+/// with USING) may have changed values without firing any trigger.
+#[derive(Debug, PartialEq, Eq)]
+struct Signature {
+    types: String,
+    /// relation -> relfilenode, for the campaigns table and every leaf of the recipients tree.
+    files: BTreeMap<u32, u32>,
+}
+
+impl Signature {
+    fn encode(&self) -> String {
+        let files: Vec<String> = self.files.iter().map(|(rel, node)| format!("{rel}={node}")).collect();
+        format!("{}|{}", self.types, files.join(","))
+    }
+
+    fn decode(text: &str) -> Option<Signature> {
+        let (types, files) = text.split_once('|')?;
+        let files = files
+            .split(',')
+            .filter(|pair| !pair.is_empty())
+            .map(|pair| {
+                let (rel, node) = pair.split_once('=')?;
+                Some((rel.parse().ok()?, node.parse().ok()?))
+            })
+            .collect::<Option<BTreeMap<u32, u32>>>()?;
+        Some(Signature { types: types.to_string(), files })
+    }
+
+    /// Whether anything counted changed between `self` (before) and `now`, ignoring relations
+    /// that joined or left the tree (their rows are counted in or out on their own).
+    fn changed_for_kept_relations(&self, now: &Signature) -> bool {
+        self.types != now.types
+            || self
+                .files
+                .iter()
+                .any(|(relation, node)| now.files.get(relation).is_some_and(|now| now != node))
+    }
+}
+
+fn current_signature(recipients: pg_sys::Oid, campaigns: pg_sys::Oid) -> Result<Signature> {
+    let types = Spi::get_one_with_args::<String>(
+        "SELECT string_agg(a.attrelid::regclass::oid || '.' || a.attname || ':' || a.atttypid::int8, ',' ORDER BY a.attrelid, a.attname)
+           FROM pg_catalog.pg_attribute a
+          WHERE ((a.attrelid = $1 AND a.attname IN ('campaign_id', 'status'))
+              OR (a.attrelid = $2 AND a.attname IN ('id', 'messages_pending', 'messages_sent', 'messages_delivered', 'messages_read', 'messages_failed')))
+            AND a.attnum > 0 AND NOT a.attisdropped",
+        &[recipients.into(), campaigns.into()],
+    )?
+    .unwrap_or_default();
+    let files = Spi::connect(|client| {
+        let mut files = BTreeMap::new();
+        for row in client.select(
+            "SELECT c.oid::int8, pg_catalog.pg_relation_filenode(c.oid)::int8
+               FROM pg_catalog.pg_class c
+              WHERE c.oid = $2 OR c.oid IN (SELECT relid FROM pg_partition_tree($1::regclass) WHERE isleaf)",
+            None,
+            &[recipients.into(), campaigns.into()],
+        )? {
+            if let (Some(relation), Some(node)) = (row.get::<i64>(1)?, row.get::<i64>(2)?) {
+                files.insert(relation as u32, node as u32);
+            }
+        }
+        Ok::<_, Error>(files)
+    })?;
+    Ok(Signature { types, files })
+}
+
+/// Stores the pair's current signature (at attach, and after following a change).
+pub fn record_signature(recipients: pg_sys::Oid, campaigns: pg_sys::Oid) -> Result<()> {
+    let signature = current_signature(recipients, campaigns)?.encode();
+    as_extension_owner(|| {
+        Spi::run_with_args(
+            "UPDATE campaign_counters.attachments SET signature = $2 WHERE recipients = $1::regclass",
+            &[recipients.into(), signature.into()],
+        )?;
+        Ok(())
+    })
+}
+
+/// Adds (`sign` 1) or removes (`sign` -1) the rows of one leaf table to or from the counters.
+fn count_leaf(attachment: &Attachment, leaf: pg_sys::Oid, sign: i64) -> Result<()> {
+    let query = format!(
+        "SELECT {}, status::text, count(*) FROM ONLY {} GROUP BY 1, 2",
+        attachment.key_expression("campaign_id"),
+        crate::context::qualified_name(leaf)?
+    );
+    let mut deltas = CampaignDeltas::<CampaignKey>::default();
+    as_role(attachment.recipients_owner, || {
+        Spi::connect(|client| {
+            for row in client.select(query.as_str(), None, &[])? {
+                let (Some(key), Some(status), Some(number)) = (
+                    attachment.key_family.read(&row, 1)?,
+                    row.get::<&str>(2)?.and_then(|s| Status::parse(s.as_bytes())),
+                    row.get::<i64>(3)?,
+                ) else {
+                    continue;
+                };
+                deltas.count_row(key, status, sign * number);
+            }
+            Ok::<_, Error>(())
+        })
+    })?;
+    as_role(attachment.campaigns_owner, || attachment.write_deltas(deltas.nonzero()))
+}
+
+fn cannot_follow(error: Error) -> Error {
+    error.hint(
+        "campaign_counters cannot follow this change: run campaign_counters.detach() first, \
+         make the change, then campaign_counters.attach() again.",
+    )
+}
+
+/// Brings one attachment up to date with DDL that touched it.
+fn follow_attachment(recipients: pg_sys::Oid, campaigns: pg_sys::Oid, stored: Option<String>) -> Result<()> {
+    validate(recipients, campaigns).map_err(cannot_follow)?;
+    forget_all();
+    let attachment = attachment_of(recipients)?;
+    let recorded: HashSet<pg_sys::Oid> = Spi::connect(|client| {
+        let mut found = HashSet::new();
+        for row in client.select(
+            "SELECT partition::oid FROM campaign_counters.partitions WHERE recipients = $1::regclass",
+            None,
+            &[recipients.into()],
+        )? {
+            found.extend(row.get::<pg_sys::Oid>(1)?);
+        }
+        Ok::<_, Error>(found)
+    })?;
+    let tree = partitions(recipients)?;
+    let in_tree: HashSet<pg_sys::Oid> = tree.iter().map(|(relation, _)| *relation).collect();
+    for gone in recorded.difference(&in_tree) {
+        let exists = Spi::get_one_with_args::<bool>(
+            "SELECT relkind = 'r' FROM pg_catalog.pg_class WHERE oid = $1",
+            &[(*gone).into()],
+        )?;
+        if let Some(leaf) = exists {
+            drop_recipient_triggers(*gone)?;
+            if leaf {
+                count_leaf(&attachment, *gone, -1)?;
+            }
+        }
+        as_extension_owner(|| {
+            Spi::run_with_args(
+                "DELETE FROM campaign_counters.partitions WHERE partition = $1::regclass",
+                &[(*gone).into()],
+            )?;
+            Ok(())
+        })?;
+    }
+    for (joined, leaf) in tree.iter().filter(|(relation, _)| !recorded.contains(relation)) {
+        install_recipient_triggers(*joined)?;
+        record_partition(recipients, *joined)?;
+        if *leaf {
+            require_known_statuses(*joined).map_err(cannot_follow)?;
+            count_leaf(&attachment, *joined, 1)?;
+        }
+    }
+    let now = current_signature(recipients, campaigns)?;
+    let before = stored.as_deref().and_then(Signature::decode);
+    if before.is_none_or(|before| before.changed_for_kept_relations(&now)) {
+        require_known_statuses(recipients).map_err(cannot_follow)?;
+        repair(&attachment, None, Acting::AsOwners)?;
+    }
+    record_signature(recipients, campaigns)
+}
+
+/// Called by the DDL event trigger with the relations its commands touched.
+fn follow(relations: Vec<pg_sys::Oid>) -> Result<()> {
+    let attachments: Vec<(pg_sys::Oid, pg_sys::Oid, Option<String>)> = Spi::connect(|client| {
+        let mut found = Vec::new();
+        for row in client.select(
+            "SELECT a.recipients::oid, a.campaigns::oid, a.signature
+               FROM campaign_counters.attachments a
+              WHERE a.campaigns::oid = ANY($1)
+                 OR EXISTS (SELECT FROM pg_partition_tree(a.recipients) t WHERE t.relid::oid = ANY($1))
+                 OR EXISTS (SELECT FROM campaign_counters.partitions p
+                             WHERE p.recipients = a.recipients AND p.partition::oid = ANY($1))",
+            None,
+            &[relations.into()],
+        )? {
+            if let (Some(recipients), Some(campaigns)) = (row.get::<pg_sys::Oid>(1)?, row.get::<pg_sys::Oid>(2)?) {
+                found.push((recipients, campaigns, row.get::<String>(3)?));
+            }
+        }
+        Ok::<_, Error>(found)
+    })?;
+    for (recipients, campaigns, signature) in attachments {
+        follow_attachment(recipients, campaigns, signature)?;
+    }
+    Ok(())
+}
+
+#[pg_extern(sql = false)]
+fn follow_ddl(relations: Option<Vec<Option<pg_sys::Oid>>>) {
+    let relations: Vec<pg_sys::Oid> = relations.unwrap_or_default().into_iter().flatten().collect();
+    or_raise(pinned(|| follow(relations)))
+}
