@@ -529,7 +529,7 @@ fn load_attachment(recipients: pg_sys::Oid, campaigns: pg_sys::Oid) -> Result<At
         .map(|(i, name)| {
             let column = quote_ident(name);
             format!(
-                "{column} = pg_catalog.coalesce({column}, 0) + ${}",
+                "{column} = coalesce({column}, 0) + ${}",
                 i + 2
             )
         })

@@ -20,11 +20,12 @@ DELETE FROM part_recipients_1 WHERE status = 'sent';
 SELECT campaign_counters.apply_recipient_status('wamid.p2', 'read', '2026-03-04 10:00+00', 'part_recipients');
 SELECT * FROM part_campaigns ORDER BY id;
 SELECT * FROM campaign_counters.verify_campaign_counters(campaigns => 'part_campaigns');
--- A partition created after attach gets its triggers when attach runs again.
+-- A partition created after attach gets its triggers at once: a direct write to it counts
+-- (checked before the TRUNCATE below, whose recount would hide a missing trigger).
 CREATE TABLE part_recipients_3 PARTITION OF part_recipients FOR VALUES IN (3);
 INSERT INTO part_campaigns (id) VALUES (3);
-SELECT campaign_counters.attach('part_recipients', 'part_campaigns');
 INSERT INTO part_recipients_3 (campaign_id, status) VALUES (3, 'read');
+SELECT id, messages_sent, messages_read FROM part_campaigns WHERE id = 3;
 TRUNCATE part_recipients_2;
 SELECT * FROM part_campaigns ORDER BY id;
 SELECT * FROM campaign_counters.verify_campaign_counters(campaigns => 'part_campaigns');

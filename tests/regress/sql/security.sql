@@ -9,7 +9,8 @@ CREATE FUNCTION hijack.always_equal(text, text) RETURNS boolean LANGUAGE sql AS 
 CREATE OPERATOR hijack.= (LEFTARG = text, RIGHTARG = text, FUNCTION = hijack.always_equal);
 CREATE FUNCTION hijack.lower(text) RETURNS text LANGUAGE sql AS 'SELECT ''hijacked''';
 CREATE TABLE hijack.attachments (recipients regclass, campaigns regclass);
-SET search_path = hijack, public;
+-- pg_catalog is named after hijack: otherwise PostgreSQL searches it first and nothing is hijacked.
+SET search_path = hijack, pg_catalog, public;
 SELECT * FROM counters;
 UPDATE campaign_recipients SET status = 'read' WHERE whatsapp_message_id = 'wamid.b7';
 SELECT campaign_counters.apply_recipient_status('wamid.b8', 'read', '2026-03-03 10:00+00');
