@@ -24,7 +24,7 @@ CREATE FUNCTION campaign_counters.count_new_campaigns() RETURNS trigger
     LANGUAGE c SET search_path = pg_catalog, pg_temp
     AS 'MODULE_PATHNAME', 'count_new_campaigns_trigger_wrapper';
 COMMENT ON FUNCTION campaign_counters.count_new_campaigns() IS
-    'Trigger installed by attach() on the campaigns table: a campaign row that appears (inserted, or its id changed) gets the counts of the recipients that already carry its id.';
+    'Deferred trigger installed by attach() on the campaigns table: at commit, a campaign row that appeared (inserted, or its id changed) gets the counts of the recipients that carry its id.';
 
 CREATE FUNCTION campaign_counters.follow_ddl(relations oid[])
     RETURNS void LANGUAGE c VOLATILE
@@ -39,11 +39,12 @@ DECLARE
     campaigns regclass;
 BEGIN
     FOR campaigns IN SELECT a.campaigns FROM campaign_counters.attachments a LOOP
-        EXECUTE format('CREATE TRIGGER campaign_counters_new_campaigns AFTER INSERT ON %s
-                          REFERENCING NEW TABLE AS campaign_counters_new_campaigns FOR EACH STATEMENT
+        EXECUTE format('CREATE CONSTRAINT TRIGGER campaign_counters_new_campaign AFTER INSERT ON %s
+                          DEFERRABLE INITIALLY DEFERRED FOR EACH ROW
                           EXECUTE FUNCTION campaign_counters.count_new_campaigns()', campaigns);
-        EXECUTE format('CREATE TRIGGER campaign_counters_campaign_id AFTER UPDATE OF id ON %s
-                          FOR EACH ROW WHEN (OLD.id IS DISTINCT FROM NEW.id)
+        EXECUTE format('CREATE CONSTRAINT TRIGGER campaign_counters_campaign_id AFTER UPDATE ON %s
+                          DEFERRABLE INITIALLY DEFERRED FOR EACH ROW
+                          WHEN (pg_catalog.to_jsonb(OLD) OPERATOR(pg_catalog.->) ''id'' IS DISTINCT FROM pg_catalog.to_jsonb(NEW) OPERATOR(pg_catalog.->) ''id'')
                           EXECUTE FUNCTION campaign_counters.count_new_campaigns()', campaigns);
     END LOOP;
 END

@@ -12,7 +12,7 @@ CREATE FUNCTION campaign_counters.count_new_campaigns() RETURNS trigger
     LANGUAGE c SET search_path = pg_catalog, pg_temp
     AS 'MODULE_PATHNAME', 'count_new_campaigns_trigger_wrapper';
 COMMENT ON FUNCTION campaign_counters.count_new_campaigns() IS
-    'Trigger installed by attach() on the campaigns table: a campaign row that appears (inserted, or its id changed) gets the counts of the recipients that already carry its id.';
+    'Deferred trigger installed by attach() on the campaigns table: at commit, a campaign row that appeared (inserted, or its id changed) gets the counts of the recipients that carry its id.';
 
 CREATE FUNCTION campaign_counters.follow_ddl(relations oid[])
     RETURNS void LANGUAGE c VOLATILE

@@ -258,9 +258,9 @@ fn apply_parked_events(recipients: Option<pg_sys::Oid>) -> i64 {
                 Spi::connect(|client| {
                     let mut ids = Vec::new();
                     for row in client.select(
-                        "SELECT DISTINCT whatsapp_message_id FROM campaign_counters.parked_events
+                        "SELECT DISTINCT whatsapp_message_id COLLATE \"C\" FROM campaign_counters.parked_events
                           WHERE recipients = $1::regclass AND whatsapp_message_id COLLATE \"C\" > $2
-                          ORDER BY 1 COLLATE \"C\" LIMIT $3",
+                          ORDER BY 1 LIMIT $3",
                         None,
                         &[attachment.recipients.into(), after.as_str().into(), PARKED_BATCH.into()],
                     )? {

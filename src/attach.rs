@@ -22,23 +22,41 @@ pub const RECIPIENT_TRIGGERS: [(&str, &str); 4] = [
     ("campaign_counters_truncate", "AFTER TRUNCATE ON {table} FOR EACH STATEMENT"),
 ];
 
-/// The triggers on the campaigns table: a row that appears counts its recipients.
+/// The triggers on the campaigns table: a row that appears (inserted, or its id changed) counts
+/// its recipients. Deferred to the end of the transaction, so they count after every change the
+/// transaction made (the recipients an ON UPDATE CASCADE moves are written after the row's own
+/// triggers would run). The id is compared through whole-row values, so the triggers depend on
+/// no column and `ALTER COLUMN id TYPE` stays possible.
 const CAMPAIGN_TRIGGERS: [(&str, &str); 2] = [
     (
-        "campaign_counters_new_campaigns",
-        "AFTER INSERT ON {table} REFERENCING NEW TABLE AS campaign_counters_new_campaigns FOR EACH STATEMENT",
+        "campaign_counters_new_campaign",
+        "AFTER INSERT ON {table} DEFERRABLE INITIALLY DEFERRED FOR EACH ROW",
     ),
     (
         "campaign_counters_campaign_id",
-        "AFTER UPDATE OF id ON {table} FOR EACH ROW WHEN (OLD.id IS DISTINCT FROM NEW.id)",
+        "AFTER UPDATE ON {table} DEFERRABLE INITIALLY DEFERRED FOR EACH ROW \
+         WHEN (pg_catalog.to_jsonb(OLD) OPERATOR(pg_catalog.->) 'id' IS DISTINCT FROM pg_catalog.to_jsonb(NEW) OPERATOR(pg_catalog.->) 'id')",
     ),
 ];
 
 fn create_triggers(table: pg_sys::Oid, triggers: &[(&str, &str)], function: &str) -> Result<()> {
     let table_name = qualified_name(table)?;
     for (name, when) in triggers {
+        // Constraint triggers have no CREATE OR REPLACE.
+        let create = if when.contains("DEFERRABLE") {
+            let exists = Spi::get_one_with_args::<bool>(
+                "SELECT EXISTS (SELECT FROM pg_catalog.pg_trigger WHERE tgrelid = $1 AND tgname = $2)",
+                &[table.into(), (*name).into()],
+            )?;
+            if exists == Some(true) {
+                Spi::run(&format!("DROP TRIGGER {name} ON {table_name}"))?;
+            }
+            "CREATE CONSTRAINT TRIGGER"
+        } else {
+            "CREATE OR REPLACE TRIGGER"
+        };
         Spi::run(&format!(
-            "CREATE OR REPLACE TRIGGER {name} {} EXECUTE FUNCTION campaign_counters.{function}()",
+            "{create} {name} {} EXECUTE FUNCTION campaign_counters.{function}()",
             when.replace("{table}", &table_name)
         ))?;
     }

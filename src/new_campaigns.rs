@@ -16,37 +16,21 @@ use pgrx::prelude::*;
 use pgrx::{pg_sys, PgOid, PgSqlErrorCode};
 use std::num::NonZeroUsize;
 
-/// The ids of the campaign rows the trigger fired for.
-fn new_ids(trigger: &PgTrigger<'_>, attachment: &Attachment) -> error::Result<Vec<CampaignKey>> {
-    if let Some(row) = trigger.new() {
-        let attnum = NonZeroUsize::new(id_attnum(trigger)?).ok_or_else(missing_id)?;
-        let key = match attachment.id_kind {
-            KeyKind::Int4 => row.get_by_index::<i32>(attnum)?.map(|v| CampaignKey::Int(v.into())),
-            KeyKind::Int8 => row.get_by_index::<i64>(attnum)?.map(CampaignKey::Int),
-            KeyKind::Uuid => row
-                .get_by_index::<pgrx::Uuid>(attnum)?
-                .map(|v| CampaignKey::Uuid(*v.as_bytes())),
-            KeyKind::Text => row
-                .get_by_index::<String>(attnum)?
-                .map(|v| CampaignKey::Text(v.into_bytes().into())),
-        };
-        return Ok(key.into_iter().collect());
-    }
-    let data = trigger.trigger_data();
-    let trigger_data = std::ptr::from_ref(data).cast_mut();
-    Spi::connect(|client| {
-        // SAFETY: registers this trigger call's transition tables with the SPI connection just
-        // opened, so the query can read them by name; SPI only reads the trigger data.
-        unsafe { pg_sys::SPI_register_trigger_data(trigger_data) };
-        let mut keys = Vec::new();
-        let query = format!(
-            "SELECT DISTINCT {} FROM campaign_counters_new_campaigns",
-            attachment.key_expression("id")
-        );
-        for row in client.select(query.as_str(), None, &[])? {
-            keys.extend(attachment.key_family.read(&row, 1)?);
-        }
-        Ok(keys)
+/// The id of the campaign row the trigger fired for.
+fn new_id(trigger: &PgTrigger<'_>, attachment: &Attachment) -> error::Result<Option<CampaignKey>> {
+    let Some(row) = trigger.new() else {
+        return Ok(None);
+    };
+    let attnum = NonZeroUsize::new(id_attnum(trigger)?).ok_or_else(missing_id)?;
+    Ok(match attachment.id_kind {
+        KeyKind::Int4 => row.get_by_index::<i32>(attnum)?.map(|v| CampaignKey::Int(v.into())),
+        KeyKind::Int8 => row.get_by_index::<i64>(attnum)?.map(CampaignKey::Int),
+        KeyKind::Uuid => row
+            .get_by_index::<pgrx::Uuid>(attnum)?
+            .map(|v| CampaignKey::Uuid(*v.as_bytes())),
+        KeyKind::Text => row
+            .get_by_index::<String>(attnum)?
+            .map(|v| CampaignKey::Text(v.into_bytes().into())),
     })
 }
 
@@ -120,12 +104,11 @@ pub fn count_new_campaigns(attachment: &Attachment, mut keys: Vec<CampaignKey>) 
 fn count_fired(trigger: &PgTrigger<'_>) -> error::Result<()> {
     let campaigns = trigger.relation()?.oid();
     let attachment = chosen_attachment(Some(campaigns), Lookup::Campaigns)?;
-    let keys = new_ids(trigger, &attachment)?;
-    count_new_campaigns(&attachment, keys)
+    let keys = new_id(trigger, &attachment)?;
+    count_new_campaigns(&attachment, keys.into_iter().collect())
 }
 
-/// Trigger on the campaigns table: AFTER INSERT (statement, with the new rows) and AFTER UPDATE
-/// OF id (row, when the id changed).
+/// Deferred row trigger on the campaigns table: after INSERT, and after an UPDATE that changed the id.
 #[pg_trigger(sql = false)]
 fn count_new_campaigns_trigger<'a>(
     trigger: &'a PgTrigger<'a>,

@@ -69,7 +69,8 @@ fn current_signature(recipients: pg_sys::Oid, campaigns: pg_sys::Oid) -> Result<
         for row in client.select(
             "SELECT c.oid::int8, pg_catalog.pg_relation_filenode(c.oid)::int8
                FROM pg_catalog.pg_class c
-              WHERE c.oid = $2 OR c.oid IN (SELECT relid FROM pg_partition_tree($1::regclass) WHERE isleaf)",
+              WHERE c.oid = $2 OR (c.oid = $1 AND c.relkind = 'r')
+                 OR c.oid IN (SELECT relid FROM pg_partition_tree($1::regclass) WHERE isleaf)",
             None,
             &[recipients.into(), campaigns.into()],
         )? {
@@ -188,7 +189,7 @@ fn follow(relations: Vec<pg_sys::Oid>) -> Result<()> {
         for row in client.select(
             "SELECT a.recipients::oid, a.campaigns::oid, a.signature
                FROM campaign_counters.attachments a
-              WHERE a.campaigns::oid = ANY($1)
+              WHERE a.campaigns::oid = ANY($1) OR a.recipients::oid = ANY($1)
                  OR EXISTS (SELECT FROM pg_partition_tree(a.recipients) t WHERE t.relid::oid = ANY($1))
                  OR EXISTS (SELECT FROM campaign_counters.partitions p
                              WHERE p.recipients = a.recipients AND p.partition::oid = ANY($1))",

@@ -30,7 +30,8 @@ SELECT expect_error($$SELECT * FROM campaign_counters.apply_whatsapp_webhook('{"
 SELECT expect_error($$SELECT * FROM campaign_counters.apply_whatsapp_webhook('{"object": "whatsapp_business_account", "entry": {}}')$$);
 SELECT expect_error($$SELECT * FROM campaign_counters.apply_whatsapp_webhook('{"object": "whatsapp_business_account", "entry": [{"changes": [{"field": 7}]}]}')$$);
 SELECT expect_error($$SELECT * FROM campaign_counters.apply_whatsapp_webhook('{"object": "whatsapp_business_account", "entry": [{"changes": [{"field": "messages", "value": {"statuses": {}}}]}]}')$$);
-SELECT expect_error($$SELECT * FROM campaign_counters.apply_whatsapp_webhook(webhook(jsonb_build_array(jsonb_build_object('id', 'wamid.A1', 'status', 'read', 'timestamp', '1', 'nested', (repeat('[', 500) || repeat(']', 500))::jsonb))))$$);
+-- An item nested past the parser's limit is that item's verdict; the body is not rejected.
+SELECT whatsapp_message_id, outcome FROM campaign_counters.apply_whatsapp_webhook(webhook(jsonb_build_array(jsonb_build_object('id', 'wamid.A1', 'status', 'read', 'timestamp', '1', 'nested', (repeat('[', 500) || repeat(']', 500))::jsonb))));
 -- An empty batch is fine.
 SELECT * FROM campaign_counters.apply_whatsapp_webhook('{"object": "whatsapp_business_account", "entry": []}');
 

@@ -45,7 +45,7 @@ SELECT pg_temp.drift('g_campaigns');
 
 -- 7. Changes the extension cannot follow are refused, naming the column, and change nothing.
 CREATE TYPE g_status AS ENUM ('pending', 'sent', 'delivered', 'read', 'failed');
-SELECT pg_temp.expect_error($$ALTER TABLE g_recipients ALTER COLUMN status TYPE g_status USING status::g_status$$);
+SELECT pg_temp.expect_error($$ALTER TABLE g_recipients ALTER COLUMN status DROP DEFAULT, ALTER COLUMN status TYPE g_status USING status::g_status$$);
 SELECT pg_temp.expect_error($$ALTER TABLE g_recipients RENAME COLUMN status TO state$$);
 SELECT pg_temp.expect_error($$ALTER TABLE g_campaigns DROP COLUMN messages_read$$);
 SELECT pg_temp.expect_error($$ALTER TABLE g_recipients ALTER COLUMN status TYPE text USING 'queued'$$);
@@ -80,10 +80,11 @@ SELECT pg_temp.drift('g_campaigns');
 -- 9. NULL counters: the trigger counts from 0, verify reports NULL as drift, recalc repairs it.
 ALTER TABLE g_campaigns ALTER COLUMN messages_failed DROP NOT NULL, ALTER COLUMN messages_failed DROP DEFAULT;
 INSERT INTO g_campaigns (id) VALUES (50);
-UPDATE g_campaigns SET messages_pending = NULL WHERE id = 50;
+UPDATE g_campaigns SET messages_failed = NULL WHERE id = 50;
 SELECT * FROM campaign_counters.verify_campaign_counters(campaigns => 'g_campaigns');
 INSERT INTO g_recipients (campaign_id, status) VALUES (50, 'failed');
 SELECT messages_pending, messages_failed FROM g_campaigns WHERE id = 50;
+UPDATE g_campaigns SET messages_failed = NULL WHERE id = 50;
 SELECT campaign_counters.recalc_campaign_counters(campaigns => 'g_campaigns');
 SELECT messages_pending, messages_failed FROM g_campaigns WHERE id = 50;
 
@@ -191,4 +192,5 @@ SELECT pg_temp.drift('g_campaigns');
 
 DROP TABLE g_recipients, g_campaigns, gp_recipients, gp_recipients_1, gp_campaigns;
 DROP TYPE g_status;
+REVOKE EXECUTE ON FUNCTION campaign_counters.purge_parked_events(interval) FROM g_maintenance;
 DROP ROLE g_maintenance, g_other_owner;

@@ -12,7 +12,8 @@ CREATE TABLE hijack.attachments (recipients regclass, campaigns regclass);
 -- pg_catalog is named after hijack: otherwise PostgreSQL searches it first and nothing is hijacked.
 SET search_path = hijack, pg_catalog, public;
 SELECT * FROM counters;
-UPDATE campaign_recipients SET status = 'read' WHERE whatsapp_message_id = 'wamid.b7';
+-- The application's own statement names pg_catalog's operator; the trigger it fires must too.
+UPDATE campaign_recipients SET status = 'read' WHERE whatsapp_message_id OPERATOR(pg_catalog.=) 'wamid.b7';
 SELECT campaign_counters.apply_recipient_status('wamid.b8', 'read', '2026-03-03 10:00+00');
 SELECT campaign_counters.recalc_campaign_counters('00000000-0000-0000-0000-00000000000b');
 SELECT * FROM counters;
