@@ -13,14 +13,6 @@ COMMENT ON COLUMN campaign_counters.attachments.signature IS
     'Types of the counted columns and storage of the counted tables when last checked: a DDL that changes them recounts the pair.';
 SELECT pg_catalog.pg_extension_config_dump('campaign_counters.attachments', '');
 
-CREATE TABLE campaign_counters.partitions (
-    partition  regclass PRIMARY KEY,
-    recipients regclass NOT NULL
-);
-COMMENT ON TABLE campaign_counters.partitions IS
-    'Partitions of attached recipients tables whose rows are counted: detaching or dropping one takes its rows out of the counters.';
-SELECT pg_catalog.pg_extension_config_dump('campaign_counters.partitions', '');
-
 CREATE TABLE campaign_counters.parked_events (
     recipients          regclass    NOT NULL,
     whatsapp_message_id text        NOT NULL,
@@ -47,6 +39,14 @@ CREATE TABLE campaign_counters.recipient_failures (
 COMMENT ON TABLE campaign_counters.recipient_failures IS
     'Meta''s errors[] of failed statuses (code, title, message, error_data.details), per message id.';
 SELECT pg_catalog.pg_extension_config_dump('campaign_counters.recipient_failures', '');
+
+CREATE TABLE campaign_counters.partitions (
+    partition  regclass PRIMARY KEY,
+    recipients regclass NOT NULL
+);
+COMMENT ON TABLE campaign_counters.partitions IS
+    'Partitions of attached recipients tables whose rows are counted: detaching or dropping one takes its rows out of the counters.';
+SELECT pg_catalog.pg_extension_config_dump('campaign_counters.partitions', '');
 
 REVOKE ALL ON campaign_counters.attachments, campaign_counters.partitions, campaign_counters.parked_events,
               campaign_counters.recipient_failures FROM PUBLIC;

@@ -109,13 +109,29 @@ pub fn record_partition(recipients: pg_sys::Oid, partition: pg_sys::Oid) -> Resu
     })
 }
 
+/// Whether this database's extension schema is 0.3.0 or later. Until `ALTER EXTENSION ... UPDATE`
+/// runs, a newer library serves an older schema: attach then works as that release did.
+pub fn schema_follows_ddl() -> Result<bool> {
+    Ok(Spi::get_one::<bool>(
+        "SELECT pg_catalog.to_regclass('campaign_counters.partitions') IS NOT NULL",
+    )?
+    .unwrap_or(false))
+}
+
 fn install_triggers(recipients: pg_sys::Oid, campaigns: pg_sys::Oid) -> Result<()> {
     install_recipient_triggers(recipients)?;
+    let current = schema_follows_ddl()?;
     for (partition, _) in partitions(recipients)? {
         install_recipient_triggers(partition)?;
-        record_partition(recipients, partition)?;
+        if current {
+            record_partition(recipients, partition)?;
+        }
     }
-    create_triggers(campaigns, &CAMPAIGN_TRIGGERS, "count_new_campaigns")
+    if current {
+        create_triggers(campaigns, &CAMPAIGN_TRIGGERS, "count_new_campaigns")?;
+        crate::schema_changes::record_signature(recipients, campaigns)?;
+    }
+    Ok(())
 }
 
 fn drop_triggers(recipients: pg_sys::Oid, campaigns: Option<pg_sys::Oid>) -> Result<()> {
@@ -204,7 +220,6 @@ fn attach_pair(recipients: Option<pg_sys::Oid>, campaigns: Option<pg_sys::Oid>) 
             Ok(())
         })?;
         install_triggers(recipients, campaigns)?;
-        crate::schema_changes::record_signature(recipients, campaigns)?;
         repair(&*attachment_of(recipients)?, None, Acting::AsCaller)?;
         Ok(())
     })
@@ -225,8 +240,9 @@ fn detach_pair(recipients: Option<pg_sys::Oid>) -> Result<()> {
         };
         require_owner(recipients, "detach it")?;
         drop_triggers(recipients, Some(campaigns))?;
+        let partitions = schema_follows_ddl()?.then_some("partitions");
         as_extension_owner(|| {
-            for table in ["attachments", "partitions", "parked_events", "recipient_failures"] {
+            for table in ["attachments", "parked_events", "recipient_failures"].into_iter().chain(partitions) {
                 Spi::run_with_args(
                     &format!(
                         "DELETE FROM campaign_counters.{table} WHERE recipients = $1::regclass"
