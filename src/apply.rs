@@ -107,9 +107,21 @@ pub fn apply_events(
                 timestamp_datum(writes.iter().map(|(_, row)| pick(&row.times)).collect())
             };
             let args = vec![
-                writes.iter().map(|((relation, _), _)| *relation).collect::<Vec<_>>().into(),
-                writes.iter().map(|((_, tuple), _)| tuple.as_str()).collect::<Vec<_>>().into(),
-                writes.iter().map(|(_, row)| row.status.as_str()).collect::<Vec<_>>().into(),
+                writes
+                    .iter()
+                    .map(|((relation, _), _)| *relation)
+                    .collect::<Vec<_>>()
+                    .into(),
+                writes
+                    .iter()
+                    .map(|((_, tuple), _)| tuple.as_str())
+                    .collect::<Vec<_>>()
+                    .into(),
+                writes
+                    .iter()
+                    .map(|(_, row)| row.status.as_str())
+                    .collect::<Vec<_>>()
+                    .into(),
                 times(|t| t.sent_at)?,
                 times(|t| t.delivered_at)?,
                 times(|t| t.read_at)?,
@@ -126,9 +138,22 @@ pub fn apply_events(
 fn park(attachment: &Attachment, events: &[&Incoming]) -> Result<()> {
     let args = vec![
         attachment.recipients.into(),
-        events.iter().map(|incoming| incoming.message_id.as_str()).collect::<Vec<_>>().into(),
-        events.iter().map(|incoming| incoming.event.kind.as_str()).collect::<Vec<_>>().into(),
-        timestamp_datum(events.iter().map(|incoming| Some(incoming.event.occurred_at)).collect())?,
+        events
+            .iter()
+            .map(|incoming| incoming.message_id.as_str())
+            .collect::<Vec<_>>()
+            .into(),
+        events
+            .iter()
+            .map(|incoming| incoming.event.kind.as_str())
+            .collect::<Vec<_>>()
+            .into(),
+        timestamp_datum(
+            events
+                .iter()
+                .map(|incoming| Some(incoming.event.occurred_at))
+                .collect(),
+        )?,
     ];
     as_extension_owner(|| {
         Spi::run_with_args(
@@ -320,7 +345,11 @@ fn record_failures(
     let args = vec![
         attachment.recipients.into(),
         unique.keys().map(|(id, _)| *id).collect::<Vec<_>>().into(),
-        unique.keys().map(|(_, code)| *code).collect::<Vec<i32>>().into(),
+        unique
+            .keys()
+            .map(|(_, code)| *code)
+            .collect::<Vec<i32>>()
+            .into(),
         text(|detail| detail.title.as_deref()),
         text(|detail| detail.message.as_deref()),
         text(|detail| detail.details.as_deref()),
@@ -381,7 +410,9 @@ fn apply_one_status(
             event: Event { kind, occurred_at },
         }];
         let outcomes = apply_events(&attachment, &incoming, true)?;
-        Ok(outcomes.first().map_or("invalid", |outcome| outcome.as_str()))
+        Ok(outcomes
+            .first()
+            .map_or("invalid", |outcome| outcome.as_str()))
     })
 }
 
@@ -392,7 +423,12 @@ fn apply_recipient_status(
     occurred_at: Option<TimestampWithTimeZone>,
     recipients: Option<pg_sys::Oid>,
 ) -> &'static str {
-    or_raise(apply_one_status(whatsapp_message_id, status, occurred_at, recipients))
+    or_raise(apply_one_status(
+        whatsapp_message_id,
+        status,
+        occurred_at,
+        recipients,
+    ))
 }
 
 /// Largest webhook body accepted, as jsonb and as its text. Meta's bodies are a few kilobytes
@@ -452,11 +488,10 @@ impl FromDatum for JsonbText {
 unsafe impl<'fcx> pgrx::callconv::ArgAbi<'fcx> for JsonbText {
     unsafe fn unbox_arg_unchecked(arg: pgrx::callconv::Arg<'_, 'fcx>) -> Self {
         // SAFETY: the argument is declared jsonb in the SQL definition.
-        unsafe { arg.unbox_arg_using_from_datum() }
-            .unwrap_or(JsonbText(Err(Error::new(
-                PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
-                "payload must not be NULL",
-            ))))
+        unsafe { arg.unbox_arg_using_from_datum() }.unwrap_or(JsonbText(Err(Error::new(
+            PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
+            "payload must not be NULL",
+        ))))
     }
 }
 
@@ -479,7 +514,10 @@ unsafe impl pgrx::pgrx_sql_entity_graph::metadata::SqlTranslatable for JsonbText
 
 type WebhookRow = (Option<String>, Option<String>, String);
 
-fn apply_webhook(payload: Option<JsonbText>, recipients: Option<pg_sys::Oid>) -> Result<Vec<WebhookRow>> {
+fn apply_webhook(
+    payload: Option<JsonbText>,
+    recipients: Option<pg_sys::Oid>,
+) -> Result<Vec<WebhookRow>> {
     let JsonbText(body) = required(payload, "payload")?;
     let items: Vec<StatusItem> = parse_webhook(body?).map_err(|error| {
         if error.too_large {
@@ -497,14 +535,23 @@ fn apply_webhook(payload: Option<JsonbText>, recipients: Option<pg_sys::Oid>) ->
         let mut incoming = Vec::new();
         let mut failures = Vec::new();
         for item in &items {
-            if let (Verdict::Event { event, failures: details }, Some(id)) =
-                (&item.verdict, &item.whatsapp_message_id)
+            if let (
+                Verdict::Event {
+                    event,
+                    failures: details,
+                },
+                Some(id),
+            ) = (&item.verdict, &item.whatsapp_message_id)
             {
                 incoming.push(Incoming {
                     message_id: id.clone(),
                     event: *event,
                 });
-                failures.extend(details.iter().map(|detail| (id.as_str(), detail, event.occurred_at)));
+                failures.extend(
+                    details
+                        .iter()
+                        .map(|detail| (id.as_str(), detail, event.occurred_at)),
+                );
             }
         }
         let mut applied = apply_events(&attachment, &incoming, true)?.into_iter();
@@ -517,7 +564,11 @@ fn apply_webhook(payload: Option<JsonbText>, recipients: Option<pg_sys::Oid>) ->
                     Verdict::Ignored => "ignored",
                     Verdict::Invalid { .. } => "invalid",
                 };
-                (item.whatsapp_message_id.clone(), item.status.clone(), outcome.to_string())
+                (
+                    item.whatsapp_message_id.clone(),
+                    item.status.clone(),
+                    outcome.to_string(),
+                )
             })
             .collect())
     })
@@ -562,7 +613,10 @@ fn purge_parked_events(older_than: Option<pgrx::datum::Interval>) -> i64 {
 
 type FailureReason = (Option<i32>, Option<String>, i64);
 
-fn reasons(campaign_id: Option<&str>, campaigns: Option<pg_sys::Oid>) -> Result<Vec<FailureReason>> {
+fn reasons(
+    campaign_id: Option<&str>,
+    campaigns: Option<pg_sys::Oid>,
+) -> Result<Vec<FailureReason>> {
     let campaign_id = required(campaign_id, "campaign_id")?;
     pinned(|| {
         let attachment = chosen_attachment(campaigns, Lookup::Campaigns)?;

@@ -242,7 +242,10 @@ fn detach_pair(recipients: Option<pg_sys::Oid>) -> Result<()> {
         drop_triggers(recipients, Some(campaigns))?;
         let partitions = schema_follows_ddl()?.then_some("partitions");
         as_extension_owner(|| {
-            for table in ["attachments", "parked_events", "recipient_failures"].into_iter().chain(partitions) {
+            for table in ["attachments", "parked_events", "recipient_failures"]
+                .into_iter()
+                .chain(partitions)
+            {
                 Spi::run_with_args(
                     &format!(
                         "DELETE FROM campaign_counters.{table} WHERE recipients = $1::regclass"

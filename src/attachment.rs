@@ -316,11 +316,17 @@ impl Attachment {
                 let mut args = Vec::with_capacity(6);
                 args.push(self.key_family.datum(campaign));
                 args.extend(change.0.iter().map(|value| DatumWithOid::from(*value)));
-                if !client.update(&self.add_to_counters, None, &args)?.is_empty() {
+                if !client
+                    .update(&self.add_to_counters, None, &args)?
+                    .is_empty()
+                {
                     continue;
                 }
                 self.lock_campaign_id(client, campaign, false)?;
-                if !client.update(&self.add_to_counters, None, &args)?.is_empty() {
+                if !client
+                    .update(&self.add_to_counters, None, &args)?
+                    .is_empty()
+                {
                     continue;
                 }
                 self.refuse_if_created_unseen(campaign)?;
@@ -379,8 +385,8 @@ impl TriggerTarget {
                 if index < 0 || index >= (*descriptor).natts {
                     return false;
                 }
-                let attribute = (*descriptor).attrs.as_slice((*descriptor).natts as usize)
-                    [index as usize];
+                let attribute =
+                    (*descriptor).attrs.as_slice((*descriptor).natts as usize)[index as usize];
                 !attribute.attisdropped && attribute.atttypid == column.type_oid
             }
         };
@@ -528,10 +534,7 @@ fn load_attachment(recipients: pg_sys::Oid, campaigns: pg_sys::Oid) -> Result<At
         .enumerate()
         .map(|(i, name)| {
             let column = quote_ident(name);
-            format!(
-                "{column} = coalesce({column}, 0) + ${}",
-                i + 2
-            )
+            format!("{column} = coalesce({column}, 0) + ${}", i + 2)
         })
         .collect();
     let query = format!(

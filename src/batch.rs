@@ -88,14 +88,16 @@ pub fn plan<'a, A>(
     }
     let outcomes = events
         .iter()
-        .map(|incoming| match merged.get_mut(incoming.message_id.as_str()) {
-            Some(state) => {
-                let (next, outcome) = state.apply(&incoming.event);
-                *state = next;
-                outcome.into()
-            }
-            None => EventOutcome::Parked,
-        })
+        .map(
+            |incoming| match merged.get_mut(incoming.message_id.as_str()) {
+                Some(state) => {
+                    let (next, outcome) = state.apply(&incoming.event);
+                    *state = next;
+                    outcome.into()
+                }
+                None => EventOutcome::Parked,
+            },
+        )
         .collect::<Vec<_>>();
     let mut to_park: Vec<&Incoming> = events
         .iter()

@@ -1,8 +1,8 @@
 //! Calling context of the SQL entry points: table-name defaults, the pinned search_path, acting as the extension owner, and error reporting.
 
+use crate::error::{Error, Result};
 use pgrx::prelude::*;
 use pgrx::{pg_sys, PgSqlErrorCode};
-use crate::error::{Error, Result};
 use std::ffi::CStr;
 
 /// The search_path every query of the extension runs under, so objects users create in other
@@ -43,7 +43,10 @@ pub fn warning(message: impl Into<String>, detail: Option<String>) {
 
 /// Resolves an optional table argument: the given relation, or `conventional_name` looked up on
 /// the caller's search_path (which must still be in effect, so call this before [`pinned`]).
-pub fn table_or_default(given: Option<pg_sys::Oid>, conventional_name: &str) -> Result<pg_sys::Oid> {
+pub fn table_or_default(
+    given: Option<pg_sys::Oid>,
+    conventional_name: &str,
+) -> Result<pg_sys::Oid> {
     if let Some(oid) = given {
         return Ok(oid);
     }

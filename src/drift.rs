@@ -36,9 +36,7 @@ pub fn compare<K: Ord + Clone>(
     for (campaign, values) in stored {
         with_row.insert(campaign);
         let should = actual.get(campaign);
-        let differing: Vec<usize> = (0..5)
-            .filter(|&i| values[i] != Some(should.0[i]))
-            .collect();
+        let differing: Vec<usize> = (0..5).filter(|&i| values[i] != Some(should.0[i])).collect();
         if differing.is_empty() {
             continue;
         }
@@ -82,8 +80,18 @@ mod tests {
         assert_eq!(
             comparison.drifts,
             [
-                Drift { campaign: 1, counter: "messages_sent", stored: None, actual: 2 },
-                Drift { campaign: 2, counter: MISSING_ROW, stored: None, actual: 1 },
+                Drift {
+                    campaign: 1,
+                    counter: "messages_sent",
+                    stored: None,
+                    actual: 2
+                },
+                Drift {
+                    campaign: 2,
+                    counter: MISSING_ROW,
+                    stored: None,
+                    actual: 1
+                },
             ]
         );
     }

@@ -2,6 +2,8 @@
 //!
 //! Pure rules (`status`, `counters`, `batch`, `drift`, `webhook`) carry no pgrx and are tested
 //! with plain `cargo test`; the other modules are the database side, thin around them.
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 pub mod batch;
 pub mod counters;
 pub mod drift;

@@ -23,7 +23,9 @@ fn new_id(trigger: &PgTrigger<'_>, attachment: &Attachment) -> error::Result<Opt
     };
     let attnum = NonZeroUsize::new(id_attnum(trigger)?).ok_or_else(missing_id)?;
     Ok(match attachment.id_kind {
-        KeyKind::Int4 => row.get_by_index::<i32>(attnum)?.map(|v| CampaignKey::Int(v.into())),
+        KeyKind::Int4 => row
+            .get_by_index::<i32>(attnum)?
+            .map(|v| CampaignKey::Int(v.into())),
         KeyKind::Int8 => row.get_by_index::<i64>(attnum)?.map(CampaignKey::Int),
         KeyKind::Uuid => row
             .get_by_index::<pgrx::Uuid>(attnum)?
@@ -35,7 +37,10 @@ fn new_id(trigger: &PgTrigger<'_>, attachment: &Attachment) -> error::Result<Opt
 }
 
 fn missing_id() -> Error {
-    Error::new(PgSqlErrorCode::ERRCODE_UNDEFINED_COLUMN, "campaigns table has no column \"id\"")
+    Error::new(
+        PgSqlErrorCode::ERRCODE_UNDEFINED_COLUMN,
+        "campaigns table has no column \"id\"",
+    )
 }
 
 fn id_attnum(trigger: &PgTrigger<'_>) -> error::Result<usize> {
@@ -46,7 +51,10 @@ fn id_attnum(trigger: &PgTrigger<'_>) -> error::Result<usize> {
 }
 
 /// Sets the counters of campaign rows `keys` from a count of their recipients.
-pub fn count_new_campaigns(attachment: &Attachment, mut keys: Vec<CampaignKey>) -> error::Result<()> {
+pub fn count_new_campaigns(
+    attachment: &Attachment,
+    mut keys: Vec<CampaignKey>,
+) -> error::Result<()> {
     keys.sort();
     keys.dedup();
     if keys.is_empty() {
@@ -93,7 +101,13 @@ pub fn count_new_campaigns(attachment: &Attachment, mut keys: Vec<CampaignKey>) 
             let plan = client.prepare_mut(set_counters.as_str(), &types)?;
             for key in &keys {
                 let mut args: Vec<DatumWithOid> = vec![attachment.key_family.datum(key)];
-                args.extend(actual.get(key).0.iter().map(|value| DatumWithOid::from(*value)));
+                args.extend(
+                    actual
+                        .get(key)
+                        .0
+                        .iter()
+                        .map(|value| DatumWithOid::from(*value)),
+                );
                 client.update(&plan, None, &args)?;
             }
             Ok(())

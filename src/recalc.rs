@@ -81,10 +81,7 @@ fn warn_uncounted(attachment: &Attachment, uncounted: i64) {
     }
 }
 
-fn read_counters(
-    row: &pgrx::spi::SpiHeapTupleData<'_>,
-    first: usize,
-) -> Result<[Option<i64>; 5]> {
+fn read_counters(row: &pgrx::spi::SpiHeapTupleData<'_>, first: usize) -> Result<[Option<i64>; 5]> {
     let mut values = [None; 5];
     for (i, value) in values.iter_mut().enumerate() {
         *value = row.get::<i64>(first + i)?;
@@ -137,13 +134,14 @@ pub fn repair(attachment: &Attachment, campaign_id: Option<&str>, acting: Acting
             ));
         }
         let count = count_query(attachment, campaign_id);
-        let (groups, uncounted) = as_owner(acting, attachment.recipients_owner, || -> Result<_> {
-            let (mut groups, mut uncounted) = (Vec::new(), 0);
-            for row in client.update(count.as_str(), None, &arguments)? {
-                add_group(attachment, &row, 1, &mut groups, &mut uncounted)?;
-            }
-            Ok((groups, uncounted))
-        })?;
+        let (groups, uncounted) =
+            as_owner(acting, attachment.recipients_owner, || -> Result<_> {
+                let (mut groups, mut uncounted) = (Vec::new(), 0);
+                for row in client.update(count.as_str(), None, &arguments)? {
+                    add_group(attachment, &row, 1, &mut groups, &mut uncounted)?;
+                }
+                Ok((groups, uncounted))
+            })?;
         warn_uncounted(attachment, uncounted);
         let comparison = compare(&stored, &recount(groups));
         if !comparison.repairs.is_empty() {
@@ -184,7 +182,10 @@ fn write_repairs(
 /// Reports every counter that differs from a recount, and every campaign id whose recipients
 /// have no campaign row. Stored counters and the recount are read by one query, so in one
 /// snapshot: writers that run meanwhile never show as drift.
-pub fn report(attachment: &Attachment, campaign_id: Option<&str>) -> Result<Vec<Drift<CampaignKey>>> {
+pub fn report(
+    attachment: &Attachment,
+    campaign_id: Option<&str>,
+) -> Result<Vec<Drift<CampaignKey>>> {
     let arguments: Vec<DatumWithOid> = campaign_id.map(DatumWithOid::from).into_iter().collect();
     let query = format!(
         "SELECT true, {}, NULL::text, NULL::int8, {} FROM {} {}
@@ -215,7 +216,10 @@ pub fn report(attachment: &Attachment, campaign_id: Option<&str>) -> Result<Vec<
     if let (Some(id), true, true) = (campaign_id, stored.is_empty(), groups.is_empty()) {
         return Err(Error::new(
             PgSqlErrorCode::ERRCODE_NO_DATA_FOUND,
-            format!("campaign {id} does not exist in {}", attachment.campaigns_name),
+            format!(
+                "campaign {id} does not exist in {}",
+                attachment.campaigns_name
+            ),
         ));
     }
     Ok(compare(&stored, &recount(groups)).drifts)

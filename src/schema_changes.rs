@@ -10,8 +10,8 @@ use crate::error::{or_raise, Error, Result};
 use crate::recalc::{repair, Acting};
 use crate::status::Status;
 use crate::validation::{require_known_statuses, validate};
-use pgrx::prelude::*;
 use pgrx::pg_sys;
+use pgrx::prelude::*;
 use std::collections::{BTreeMap, HashSet};
 
 /// What a pair's counters depend on besides its rows: the types of the counted columns and the
@@ -26,7 +26,11 @@ struct Signature {
 
 impl Signature {
     fn encode(&self) -> String {
-        let files: Vec<String> = self.files.iter().map(|(rel, node)| format!("{rel}={node}")).collect();
+        let files: Vec<String> = self
+            .files
+            .iter()
+            .map(|(rel, node)| format!("{rel}={node}"))
+            .collect();
         format!("{}|{}", self.types, files.join(","))
     }
 
@@ -40,7 +44,10 @@ impl Signature {
                 Some((rel.parse().ok()?, node.parse().ok()?))
             })
             .collect::<Option<BTreeMap<u32, u32>>>()?;
-        Some(Signature { types: types.to_string(), files })
+        Some(Signature {
+            types: types.to_string(),
+            files,
+        })
     }
 
     /// Whether anything counted changed between `self` (before) and `now`, ignoring relations
@@ -108,7 +115,8 @@ fn count_leaf(attachment: &Attachment, leaf: pg_sys::Oid, sign: i64) -> Result<(
             for row in client.select(query.as_str(), None, &[])? {
                 let (Some(key), Some(status), Some(number)) = (
                     attachment.key_family.read(&row, 1)?,
-                    row.get::<&str>(2)?.and_then(|s| Status::parse(s.as_bytes())),
+                    row.get::<&str>(2)?
+                        .and_then(|s| Status::parse(s.as_bytes())),
                     row.get::<i64>(3)?,
                 ) else {
                     continue;
@@ -118,7 +126,9 @@ fn count_leaf(attachment: &Attachment, leaf: pg_sys::Oid, sign: i64) -> Result<(
             Ok::<_, Error>(())
         })
     })?;
-    as_role(attachment.campaigns_owner, || attachment.write_deltas(deltas.nonzero()))
+    as_role(attachment.campaigns_owner, || {
+        attachment.write_deltas(deltas.nonzero())
+    })
 }
 
 fn cannot_follow(error: Error) -> Error {
@@ -129,7 +139,11 @@ fn cannot_follow(error: Error) -> Error {
 }
 
 /// Brings one attachment up to date with DDL that touched it.
-fn follow_attachment(recipients: pg_sys::Oid, campaigns: pg_sys::Oid, stored: Option<String>) -> Result<()> {
+fn follow_attachment(
+    recipients: pg_sys::Oid,
+    campaigns: pg_sys::Oid,
+    stored: Option<String>,
+) -> Result<()> {
     validate(recipients, campaigns).map_err(cannot_follow)?;
     forget_all();
     let attachment = attachment_of(recipients)?;
@@ -165,7 +179,10 @@ fn follow_attachment(recipients: pg_sys::Oid, campaigns: pg_sys::Oid, stored: Op
             Ok(())
         })?;
     }
-    for (joined, leaf) in tree.iter().filter(|(relation, _)| !recorded.contains(relation)) {
+    for (joined, leaf) in tree
+        .iter()
+        .filter(|(relation, _)| !recorded.contains(relation))
+    {
         install_recipient_triggers(*joined)?;
         record_partition(recipients, *joined)?;
         if *leaf {
@@ -210,6 +227,10 @@ fn follow(relations: Vec<pg_sys::Oid>) -> Result<()> {
 
 #[pg_extern(sql = false)]
 fn follow_ddl(relations: Option<Vec<Option<pg_sys::Oid>>>) {
-    let relations: Vec<pg_sys::Oid> = relations.unwrap_or_default().into_iter().flatten().collect();
+    let relations: Vec<pg_sys::Oid> = relations
+        .unwrap_or_default()
+        .into_iter()
+        .flatten()
+        .collect();
     or_raise(pinned(|| follow(relations)))
 }

@@ -125,7 +125,9 @@ impl TriggerTarget {
                         ),
                     )
                     .detail(format!("Accepted statuses: {}.", Status::ACCEPTED))
-                    .hint("campaign_counters counts recipients by status; fix the value and retry."));
+                    .hint(
+                        "campaign_counters counts recipients by status; fix the value and retry.",
+                    ));
                 }
             }
         }
@@ -178,7 +180,10 @@ impl Drop for Deferral {
 }
 
 /// The cached target of the firing relation, reloaded once if its row type changed since.
-fn current_target(relation: pg_sys::Oid, descriptor: pg_sys::TupleDesc) -> error::Result<Rc<TriggerTarget>> {
+fn current_target(
+    relation: pg_sys::Oid,
+    descriptor: pg_sys::TupleDesc,
+) -> error::Result<Rc<TriggerTarget>> {
     let target = trigger_target(relation)?;
     // SAFETY: the firing relation's descriptor is valid for the whole trigger call.
     if unsafe { target.describes(descriptor) } {
@@ -211,7 +216,10 @@ fn count_statement(trigger: &PgTrigger<'_>) -> error::Result<()> {
         return Ok(());
     }
 
-    let columns_read = target.campaign_id_column.attnum.max(target.status_column.attnum) as i32;
+    let columns_read = target
+        .campaign_id_column
+        .attnum
+        .max(target.status_column.attnum) as i32;
     let mut deltas = CampaignDeltas::default();
     // Old rows and new rows are counted each on their own: the two tables of one statement need
     // not pair up (a row moved to a partition whose BEFORE trigger drops it, MERGE, CTEs).

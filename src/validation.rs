@@ -72,7 +72,10 @@ fn require_column(relation: pg_sys::Oid, name: &str, accepts: Accepts) -> Result
                 qualified_name(relation)?
             ),
         )
-        .detail(format!("\"{name}\" must be of type {}.", accepts.describe())));
+        .detail(format!(
+            "\"{name}\" must be of type {}.",
+            accepts.describe()
+        )));
     };
     if !accepts.allows(found.base_type) {
         return Err(Error::new(
@@ -96,9 +99,10 @@ pub fn validate(recipients: pg_sys::Oid, campaigns: pg_sys::Oid) -> Result<Facts
     require_column(recipients, "status", Accepts::Text)?;
     require_column(recipients, "whatsapp_message_id", Accepts::Text)?;
     let mut time_columns = [TimeColumn::WithZone; 4];
-    for (slot, name) in time_columns
-        .iter_mut()
-        .zip(["sent_at", "delivered_at", "read_at", "failed_at"])
+    for (slot, name) in
+        time_columns
+            .iter_mut()
+            .zip(["sent_at", "delivered_at", "read_at", "failed_at"])
     {
         let found = require_column(recipients, name, Accepts::Timestamp)?;
         if found.base_type == pg_sys::TIMESTAMPOID {

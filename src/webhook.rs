@@ -105,13 +105,19 @@ pub fn parse_webhook(body: &[u8]) -> Result<Vec<StatusItem>, PayloadError> {
         }
     }
     let mut items = Vec::new();
-    for (entry_index, entry) in array_field(&body, "entry", "webhook body")?.iter().enumerate() {
+    for (entry_index, entry) in array_field(&body, "entry", "webhook body")?
+        .iter()
+        .enumerate()
+    {
         let place = format!("entry[{entry_index}]");
         let entry = object(entry, &place)?;
         for (change_index, change) in array_field(&entry, "changes", &place)?.iter().enumerate() {
             let place = format!("{place}.changes[{change_index}]");
             let change = object(change, &place)?;
-            match change.get("field").map(|raw| (raw_kind(raw), raw_string(raw))) {
+            match change
+                .get("field")
+                .map(|raw| (raw_kind(raw), raw_string(raw)))
+            {
                 Some((_, Some(field))) if field == "messages" => {}
                 Some(("a string", _)) => continue,
                 _ => {
@@ -190,11 +196,13 @@ fn raw_status_item(raw: &RawValue) -> StatusItem {
         Err(error) => StatusItem {
             whatsapp_message_id: None,
             status: None,
-            verdict: invalid(if error.to_string().starts_with("recursion limit exceeded") {
-                "status item nests deeper than 128 levels".to_owned()
-            } else {
-                format!("status item is not valid JSON: {error}")
-            }),
+            verdict: invalid(
+                if error.to_string().starts_with("recursion limit exceeded") {
+                    "status item nests deeper than 128 levels".to_owned()
+                } else {
+                    format!("status item is not valid JSON: {error}")
+                },
+            ),
         },
     }
 }
@@ -315,7 +323,9 @@ fn invalid(reason: String) -> Verdict {
 fn object<'a>(raw: &'a RawValue, place: &str) -> Result<RawObject<'a>, PayloadError> {
     match raw_kind(raw) {
         "an object" => parse_object(raw),
-        kind => Err(payload_error(format!("{place} must be an object, found {kind}"))),
+        kind => Err(payload_error(format!(
+            "{place} must be an object, found {kind}"
+        ))),
     }
 }
 
@@ -550,10 +560,16 @@ mod tests {
             r#"{"object":"whatsapp_business_account","entry":[{"changes":[{"field":"messages","value":[]}]}]}"#,
             r#"{"object":"whatsapp_business_account","entry":[{"changes":[{"field":"messages","value":{"statuses":{}}}]}]}"#,
         ] {
-            assert!(parse_webhook(body.as_bytes()).is_err(), "{body} should be rejected");
+            assert!(
+                parse_webhook(body.as_bytes()).is_err(),
+                "{body} should be rejected"
+            );
         }
         let error = parse_webhook(br#"{"object":"page","entry":[]}"#).unwrap_err();
-        assert!(error.message.contains("whatsapp_business_account"), "{error}");
+        assert!(
+            error.message.contains("whatsapp_business_account"),
+            "{error}"
+        );
     }
 
     #[test]
@@ -612,7 +628,8 @@ mod tests {
     #[test]
     fn more_items_than_the_limit_is_a_limit_error() {
         let statuses = vec!["{}"; MAX_STATUS_ITEMS + 1].join(",");
-        let error = parse_webhook(body_with_statuses(&format!("[{statuses}]")).as_bytes()).unwrap_err();
+        let error =
+            parse_webhook(body_with_statuses(&format!("[{statuses}]")).as_bytes()).unwrap_err();
         assert!(error.too_large, "{error}");
     }
 
@@ -624,7 +641,8 @@ mod tests {
             })
             .collect();
         let items =
-            parse_webhook(body_with_statuses(&format!("[{}]", statuses.join(","))).as_bytes()).unwrap();
+            parse_webhook(body_with_statuses(&format!("[{}]", statuses.join(","))).as_bytes())
+                .unwrap();
         assert_eq!(items.len(), 10_000);
         assert_eq!(
             items[9_999].whatsapp_message_id.as_deref(),

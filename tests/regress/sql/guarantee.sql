@@ -147,6 +147,10 @@ SELECT campaign_counters.apply_recipient_status('gp.tz', 'sent', '2026-05-01 09:
 SELECT campaign_counters.apply_recipient_status('gp.tz', 'delivered', '2026-05-01 10:00+00', 'gp_recipients');
 RESET TimeZone;
 SELECT status, sent_at, delivered_at FROM gp_recipients WHERE whatsapp_message_id = 'gp.tz';
+-- DETACH PARTITION CONCURRENTLY (two transactions) takes its rows out too.
+ALTER TABLE gp_recipients DETACH PARTITION gp_recipients_4 CONCURRENTLY;
+SELECT id, messages_pending, messages_sent, messages_failed FROM gp_campaigns WHERE id = 4;
+SELECT pg_temp.drift('gp_campaigns');
 
 -- 10. Rows that share a message id all get the merge, the lagging one too.
 INSERT INTO g_recipients (campaign_id, status, whatsapp_message_id) VALUES (99, 'delivered', 'g.twin'), (99, 'sent', 'g.twin');
@@ -190,7 +194,7 @@ SELECT pg_temp.drift('g_campaigns') > 0 AS drift_after_replica;
 SELECT campaign_counters.recalc_campaign_counters(campaigns => 'g_campaigns');
 SELECT pg_temp.drift('g_campaigns');
 
-DROP TABLE g_recipients, g_campaigns, gp_recipients, gp_recipients_1, gp_campaigns;
+DROP TABLE g_recipients, g_campaigns, gp_recipients, gp_recipients_1, gp_recipients_4, gp_campaigns;
 DROP TYPE g_status;
 REVOKE EXECUTE ON FUNCTION campaign_counters.purge_parked_events(interval) FROM g_maintenance;
 DROP ROLE g_maintenance, g_other_owner;
