@@ -5,7 +5,6 @@
 //! whole POST for days when an endpoint fails).
 
 use crate::status::{Event, EventKind, PgTimestamp};
-use chrono::{DateTime, Datelike, TimeZone, Utc};
 use serde_json::value::RawValue;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -13,6 +12,9 @@ use std::fmt;
 
 /// Seconds from the unix epoch to PostgreSQL's epoch, 2000-01-01 00:00 UTC.
 const POSTGRES_EPOCH_UNIX_SECONDS: i64 = 946_684_800;
+
+/// 9999-12-31 23:59:59 UTC in unix seconds: later times are out of range for the columns.
+const LAST_SECOND_OF_9999: i64 = 253_402_300_799;
 
 /// Longest message id accepted. Meta's ids are about 60 bytes; a longer one is not a WhatsApp id,
 /// and one past PostgreSQL's index entry limit would fail the whole batch when parked.
@@ -278,12 +280,12 @@ fn parse_timestamp(value: Option<&Value>) -> Result<PgTimestamp, String> {
     let seconds: i64 = text
         .parse()
         .map_err(|_| format!("timestamp \"{text}\" is out of range"))?;
-    let at: DateTime<Utc> = Utc
-        .timestamp_opt(seconds, 0)
-        .single()
-        .filter(|at| at.year() <= 9999)
-        .ok_or_else(|| format!("timestamp \"{text}\" is out of range (after year 9999)"))?;
-    Ok((at.timestamp() - POSTGRES_EPOCH_UNIX_SECONDS) * 1_000_000)
+    if seconds > LAST_SECOND_OF_9999 {
+        return Err(format!(
+            "timestamp \"{text}\" is out of range (after year 9999)"
+        ));
+    }
+    Ok((seconds - POSTGRES_EPOCH_UNIX_SECONDS) * 1_000_000)
 }
 
 fn failure_details(errors: Option<&Value>) -> Vec<FailureDetail> {
