@@ -22,6 +22,11 @@ pgrx::extension_sql_file!(
     requires = ["tables"]
 );
 pgrx::extension_sql_file!(
+    "../sql/funnel.sql",
+    name = "funnel",
+    requires = ["functions"]
+);
+pgrx::extension_sql_file!(
     "../sql/dropped_tables.sql",
     name = "dropped_tables",
     finalize
