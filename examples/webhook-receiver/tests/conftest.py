@@ -99,12 +99,17 @@ class Database:
 def db() -> Database:
     with psycopg.connect(conninfo("postgres"), autocommit=True) as conn:
         conn.execute(f"DROP DATABASE IF EXISTS {DATABASE}")
+        conn.execute("DROP ROLE IF EXISTS webhook_receiver")
         conn.execute(f"CREATE DATABASE {DATABASE}")
     database = Database()
     with psycopg.connect(database.url, autocommit=True) as conn:
         conn.execute("CREATE EXTENSION campaign_counters")
         conn.execute((REPO / "tests/fixtures/reference_schema.sql").read_text())
         conn.execute("SELECT campaign_counters.attach()")
+        # The receiver connects as a role with only the rights the README asks for.
+        conn.execute("CREATE ROLE webhook_receiver LOGIN")
+        conn.execute("GRANT SELECT, UPDATE ON campaign_recipients TO webhook_receiver")
+        conn.execute("GRANT SELECT ON marketing_campaigns TO webhook_receiver")
     return database
 
 
@@ -147,7 +152,7 @@ def receiver(db: Database):
     port = free_port()
     workdir = Path(tempfile.mkdtemp(prefix="receiver-test-", dir=os.environ.get("CC_TMP", "/tmp")))
     log = workdir / "receiver.log"
-    env = dict(os.environ, DATABASE_URL=db.url, WHATSAPP_APP_SECRET=APP_SECRET, WHATSAPP_VERIFY_TOKEN=VERIFY_TOKEN,
+    env = dict(os.environ, DATABASE_URL=db.url.replace("user=postgres", "user=webhook_receiver"), WHATSAPP_APP_SECRET=APP_SECRET, WHATSAPP_VERIFY_TOKEN=VERIFY_TOKEN,
                PORT=str(port), HOST="127.0.0.1", DB_POOL_TIMEOUT="2", PYTHONDONTWRITEBYTECODE="1")
     with open(log, "wb") as out:
         process = subprocess.Popen([str(RECEIVER / "run")], env=env, stdout=out, stderr=subprocess.STDOUT)
