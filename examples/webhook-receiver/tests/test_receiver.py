@@ -374,3 +374,55 @@ def test_one_log_line_per_body_with_outcome_counts(receiver):
     lines = [line for line in receiver.log_text().splitlines() if "webhook: 200 statuses=" in line]
     assert lines
     assert any("applied=" in line and "duplicate=" in line for line in lines), lines[:5]
+
+
+# --- the README's main.py, as a user would copy it --------------------------------------------------
+
+def readme_main_py() -> str:
+    readme = (REPO / "README.md").read_text()
+    section = readme[readme.index("## Receiving Meta's webhooks"):]
+    start = section.index("```python\n# main.py") + len("```python\n")
+    return section[start:section.index("```", start)]
+
+
+def test_the_readme_main_py_works(db, tmp_path):
+    from conftest import Receiver, free_port
+    (tmp_path / "main.py").write_text(readme_main_py())
+    port = free_port()
+    log = tmp_path / "uvicorn.log"
+    env = dict(os.environ, DATABASE_URL=db.url.replace("user=postgres", "user=webhook_receiver"),
+               WHATSAPP_APP_SECRET=APP_SECRET, WHATSAPP_VERIFY_TOKEN=VERIFY_TOKEN, PYTHONDONTWRITEBYTECODE="1")
+    python = Path(os.environ.get("CC_VENV", "/opt/campaign_counters/venv")) / "bin/python"
+    with open(log, "wb") as out:
+        process = subprocess.Popen([str(python), "-m", "uvicorn", "main:app", "--host", "127.0.0.1", "--port", str(port)],
+                                   cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT)
+    server = Receiver(port, log)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                code, text = server.get(f"/webhook?hub.mode=subscribe&hub.verify_token={VERIFY_TOKEN}&hub.challenge=42")
+                break
+            except OSError:
+                assert time.monotonic() < deadline and process.poll() is None, log.read_text()
+                time.sleep(0.1)
+        assert (code, text) == (200, "42")
+        assert server.get("/webhook?hub.mode=subscribe&hub.verify_token=nope&hub.challenge=42")[0] == 403
+        campaign, ids = new_campaign(db, "readme", 2)
+        body = encode(webhook([status_item(ids[0], "read", 1_764_234_000), status_item(ids[1], "failed", 1_764_234_000)]))
+        before = db.snapshot()
+        poster = Poster(server.url, SECRET)
+        assert poster.post(body, sign=False)[0] == 401
+        assert Poster(server.url, b"forged").post(body)[0] == 403
+        assert poster.post(b"x" * (3 * 1024 * 1024 + 1))[0] == 413
+        assert poster.post(b"not json")[0] == 400
+        assert db.snapshot() == before
+        assert poster.post(body) == (200, "ok")
+        assert poster.post(body) == (200, "ok")
+        assert db.counters(campaign) == {"pending": 0, "sent": 1, "delivered": 1, "read": 1, "failed": 1}
+        assert db.drift() == []
+        assert "webhook: 200 {'applied': 2}" in log.read_text()
+        assert "webhook: 200 {'duplicate': 2}" in log.read_text()
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
