@@ -176,7 +176,7 @@ def quantile(values: list[float], q: float) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--database-url", required=True)
-    parser.add_argument("--bodies", type=int, default=4000, help="bodies per measured run")
+    parser.add_argument("--bodies", type=int, default=2000, help="bodies per measured run")
     parser.add_argument("--spread", type=int, default=100, help="campaigns of the spread scenario")
     parser.add_argument("--senders", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds per method and size (median reported)")
