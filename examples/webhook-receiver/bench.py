@@ -269,7 +269,8 @@ def main() -> int:
     one, everyone = funnel["one"], funnel["all"]
     row = funnel["row"]
     out.append(f"A campaign of {args.funnel_recipients:,} recipients (5% pending, 5% failed, 9% sent, 36% delivered, 45% read; "
-               f"its funnel: delivery rate {row[0]}, read rate {row[1]}, sent->delivered median {row[2]}, delivered->read p90 {row[3]}), "
+               f"its funnel: delivery rate {row[0]}, read rate {row[1]}, sent->delivered median {row[2].total_seconds():.1f} s, "
+               f"delivered->read p90 {row[3].total_seconds() / 3600:.1f} h), "
                f"in a recipients table of {funnel['total']:,} rows and {funnel['campaigns']} campaigns, after `VACUUM (ANALYZE)`, "
                f"warm cache, {args.funnel_rounds} calls each, measured by the client:")
     out.append("")
