@@ -153,7 +153,7 @@ def receiver(db: Database):
     workdir = Path(tempfile.mkdtemp(prefix="receiver-test-", dir=os.environ.get("CC_TMP", "/tmp")))
     log = workdir / "receiver.log"
     env = dict(os.environ, DATABASE_URL=db.url.replace("user=postgres", "user=webhook_receiver"), WHATSAPP_APP_SECRET=APP_SECRET, WHATSAPP_VERIFY_TOKEN=VERIFY_TOKEN,
-               PORT=str(port), HOST="127.0.0.1", DB_POOL_TIMEOUT="2", PYTHONDONTWRITEBYTECODE="1")
+               PORT=str(port), HOST="127.0.0.1", DB_POOL_TIMEOUT="4", PYTHONDONTWRITEBYTECODE="1")
     with open(log, "wb") as out:
         process = subprocess.Popen([str(RECEIVER / "run")], env=env, stdout=out, stderr=subprocess.STDOUT)
     server = Receiver(port, log)
