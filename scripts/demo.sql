@@ -46,6 +46,13 @@ INSERT INTO events SELECT * FROM events WHERE random() < 0.15;
 CREATE TEMP TABLE stream AS
 SELECT row_number() OVER (ORDER BY random()) AS n, * FROM events;
 CREATE TEMP TABLE outcomes (outcome text, statuses bigint);
+-- scripts/demo --http: the bodies are kept for the webhook receiver instead of applied here.
+\getenv receiver_url CC_DEMO_RECEIVER_URL
+SELECT :{?receiver_url} AS via_http \gset
+SELECT set_config('demo.via_http', :'via_http', false) \g /dev/null
+\if :via_http
+CREATE TABLE demo_webhook_bodies (batch int PRIMARY KEY, body jsonb NOT NULL);
+\endif
 DO $$
 DECLARE
     batch int;
@@ -73,6 +80,10 @@ BEGIN
                                'error_data', jsonb_build_object('details', 'Reported by Meta for the demo.'))) END))
                            ORDER BY n)))))))
           INTO body FROM stream WHERE (n - 1) / 1000 = batch;
+        IF current_setting('demo.via_http')::boolean THEN
+            INSERT INTO demo_webhook_bodies VALUES (batch, body);
+            CONTINUE;
+        END IF;
         INSERT INTO outcomes SELECT outcome, count(*) FROM campaign_counters.apply_whatsapp_webhook(body) GROUP BY 1;
         -- Halfway through, the slow send responses finally store their ids: parked statuses apply.
         IF batch = 5 THEN
@@ -82,6 +93,13 @@ BEGIN
     END LOOP;
 END
 $$;
+\if :via_http
+\echo 'demo: posting the stream as signed HTTP requests to' :receiver_url/webhook
+\! "$CC_DEMO_PYTHON" "$CC_DEMO_SENDER" --url "$CC_DEMO_RECEIVER_URL/webhook" --batches 0-5
+UPDATE campaign_recipients r SET status = 'sent', whatsapp_message_id = s.message_id, sent_at = s.sent_at
+  FROM sends s WHERE s.id = r.id AND s.slow_response;
+\! "$CC_DEMO_PYTHON" "$CC_DEMO_SENDER" --url "$CC_DEMO_RECEIVER_URL/webhook" --batches 6-
+\endif
 
 -- 5. Single updates, a recipient moved to another campaign, opt-outs deleted.
 CREATE TEMP TABLE single_updates AS
@@ -92,8 +110,12 @@ UPDATE campaign_recipients SET campaign_id = '5e5e0000-0000-0000-0000-0000000000
 DELETE FROM campaign_recipients WHERE phone_number IN (SELECT phone_number FROM campaign_recipients ORDER BY md5(phone_number) LIMIT 25);
 
 \echo
+\if :via_http
+\echo 'Webhook statuses by outcome: posted over HTTP, so the receiver logged them, one line per body'
+\else
 \echo 'Webhook statuses by outcome'
 SELECT outcome, sum(statuses) AS statuses FROM outcomes GROUP BY 1 ORDER BY 2 DESC;
+\endif
 
 \echo 'Single apply_recipient_status() calls by outcome'
 SELECT outcome, count(*) AS statuses FROM single_updates GROUP BY 1 ORDER BY 2 DESC;

@@ -31,6 +31,11 @@ pgrx::extension_sql_file!(
     requires = ["tables"]
 );
 pgrx::extension_sql_file!(
+    "../sql/funnel.sql",
+    name = "funnel",
+    requires = ["functions"]
+);
+pgrx::extension_sql_file!(
     "../sql/event_triggers.sql",
     name = "event_triggers",
     finalize
