@@ -635,6 +635,64 @@ mod tests {
         assert!(error.too_large, "{error}");
     }
 
+    /// Every real-world body (tests/fixtures/realworld, as other projects and Meta's docs wrote
+    /// them) gives the status items its sources read from it, in order, with their times and error
+    /// codes; untracked statuses are ignored and a missing timestamp is invalid.
+    #[test]
+    fn real_world_bodies_parse_as_their_sources_read_them() {
+        let dir = format!("{}/tests/fixtures/realworld", env!("CARGO_MANIFEST_DIR"));
+        let expected: Vec<Value> =
+            serde_json::from_slice(&std::fs::read(format!("{dir}/expected.json")).unwrap())
+                .unwrap();
+        let mut files: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+            .filter(|name| name.ends_with(".json") && name != "expected.json")
+            .collect();
+        files.sort();
+        assert!(files.len() >= 45, "{} fixture files", files.len());
+        for file in &files {
+            let items = parse_webhook(&std::fs::read(format!("{dir}/{file}")).unwrap())
+                .unwrap_or_else(|error| panic!("{file}: {error}"));
+            let wanted: Vec<&Value> = expected
+                .iter()
+                .filter(|e| e["file"] == file.as_str())
+                .collect();
+            assert_eq!(items.len(), wanted.len(), "{file}: {items:?}");
+            for (item, want) in items.iter().zip(wanted) {
+                assert_eq!(
+                    item.whatsapp_message_id.as_deref(),
+                    want["id"].as_str(),
+                    "{file}"
+                );
+                assert_eq!(item.status.as_deref(), want["status"].as_str(), "{file}");
+                let tracked = EventKind::parse(want["status"].as_str().unwrap()).is_some();
+                match (&item.verdict, tracked, want["timestamp_unix"].as_i64()) {
+                    (Verdict::Event { event, failures }, true, Some(unix)) => {
+                        assert_eq!(event.occurred_at, unix_to_pg(unix), "{file}");
+                        let codes: Vec<i64> = failures
+                            .iter()
+                            .filter_map(|f| f.code.map(i64::from))
+                            .collect();
+                        let want_codes: Vec<i64> = if event.kind == EventKind::Failed {
+                            want["error_codes"]
+                                .as_array()
+                                .unwrap()
+                                .iter()
+                                .filter_map(Value::as_i64)
+                                .collect()
+                        } else {
+                            Vec::new()
+                        };
+                        assert_eq!(codes, want_codes, "{file}");
+                    }
+                    (Verdict::Invalid { .. }, true, None) | (Verdict::Ignored, false, _) => {}
+                    other => panic!("{file}: {other:?}"),
+                }
+            }
+        }
+    }
+
     #[test]
     fn ten_thousand_statuses_parse() {
         let statuses: Vec<String> = (0..10_000)
