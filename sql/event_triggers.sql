@@ -14,16 +14,21 @@ DECLARE
     dropped oid[] := ARRAY(SELECT objid FROM pg_event_trigger_dropped_objects()
                             WHERE classid = 'pg_catalog.pg_class'::regclass AND objsubid = 0);
     orphan regclass;
+    orphan_campaigns regclass;
     trigger_name text;
     trigger_table regclass;
     shrunk regclass;
 BEGIN
-    FOR orphan IN
+    FOR orphan, orphan_campaigns IN
         DELETE FROM campaign_counters.attachments
          WHERE recipients::oid = ANY (dropped) OR campaigns::oid = ANY (dropped)
-        RETURNING recipients
+        RETURNING recipients, campaigns
     LOOP
         DELETE FROM campaign_counters.partitions WHERE recipients = orphan;
+        IF orphan_campaigns::oid <> ALL (dropped) THEN
+            EXECUTE format('DROP TRIGGER IF EXISTS campaign_counters_new_campaign ON %s', orphan_campaigns);
+            EXECUTE format('DROP TRIGGER IF EXISTS campaign_counters_campaign_id ON %s', orphan_campaigns);
+        END IF;
         CONTINUE WHEN orphan::oid = ANY (dropped);
         FOR trigger_name, trigger_table IN
             SELECT t.tgname, t.tgrelid::regclass FROM pg_trigger t
@@ -45,7 +50,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION campaign_counters.forget_dropped_tables() IS
-    'Event trigger: forgets attachments, parked events and failure details of dropped tables, drops the counter triggers of a recipients table whose campaigns table was dropped, and recounts a pair that lost a partition.';
+    'Event trigger: forgets attachments, parked events and failure details of dropped tables, drops the counter triggers left on the surviving table of a pair, and recounts a pair that lost a partition.';
 
 CREATE EVENT TRIGGER campaign_counters_forget_dropped_tables ON sql_drop
     EXECUTE FUNCTION campaign_counters.forget_dropped_tables();

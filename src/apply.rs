@@ -9,7 +9,7 @@ use crate::webhook::{parse_webhook, FailureDetail, StatusItem, Verdict, MAX_MESS
 use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
 use pgrx::{pg_sys, PgSqlErrorCode};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// How many parked events one step of a sweep or of the trigger takes: memory stays bounded
 /// however many events wait.
@@ -37,8 +37,10 @@ fn timestamp_datum(values: Vec<Option<PgTimestamp>>) -> Result<DatumWithOid<'sta
 type Address = (pg_sys::Oid, String);
 
 /// Applies `events` in the order given to the recipients of `attachment`: one statement reads
-/// and locks the rows (in message-id order, so concurrent batches never deadlock on them), the
-/// batch plan merges, and one UPDATE writes the rows that change. Returns each event's outcome.
+/// and locks the free rows (in message-id order; rows another transaction holds are skipped, so
+/// this never waits for the application's writes and cannot deadlock with them), the batch plan
+/// merges, and one UPDATE writes the rows that change. Events of held rows are carried over in
+/// parked_events. Returns each event's outcome.
 ///
 /// With `absorb_parked`, parked events of the ids found are merged in first: an event parked
 /// while its id's transaction was uncommitted (which the trigger cannot see) is applied with the
@@ -61,7 +63,7 @@ pub fn apply_events(
     Spi::connect_mut(|client| {
         let plans = attachment.apply_plans(client)?;
         let mut rows: Vec<LockedRow<Address>> = Vec::new();
-        for row in client.update(&plans.lock_rows, None, &[ids.into()])? {
+        for row in client.update(&plans.lock_rows, None, &[ids.clone().into()])? {
             let (Some(message_id), Some(relation), Some(tuple)) = (
                 row.get::<String>(1)?,
                 row.get::<pg_sys::Oid>(7)?,
@@ -93,7 +95,21 @@ pub fn apply_events(
         } else {
             Vec::new()
         };
-        let plan = plan(&rows, &absorbed, events);
+        // Ids with no locked row: unknown (parked) or held by another transaction (carried).
+        let locked: BTreeSet<&str> = rows.iter().map(|row| row.message_id.as_str()).collect();
+        let unlocked: Vec<&str> = ids
+            .iter()
+            .copied()
+            .filter(|id| !locked.contains(id))
+            .collect();
+        let mut busy_ids: Vec<String> = Vec::new();
+        if !unlocked.is_empty() {
+            for row in client.select(&plans.find_ids, None, &[unlocked.into()])? {
+                busy_ids.extend(row.get::<String>(1)?);
+            }
+        }
+        let busy: BTreeSet<&str> = busy_ids.iter().map(String::as_str).collect();
+        let plan = plan(&rows, &absorbed, events, &busy);
 
         // Parked events are written before the rows: the row write takes campaign row locks (in
         // the trigger), and parked-event keys must come before them in every path, as they do

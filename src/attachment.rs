@@ -433,9 +433,22 @@ unsafe extern "C-unwind" fn forget_relation(_arg: pg_sys::Datum, relid: pg_sys::
     }
 }
 
+/// Schema changes (ALTER SCHEMA ... RENAME) send no relcache invalidation, but the cached names
+/// are schema-qualified: forget everything. Must not panic either; only sets a flag.
+unsafe extern "C-unwind" fn forget_schemas(_arg: pg_sys::Datum, _cache: i32, _hash: u32) {
+    FORGET_ALL.with(|flag| flag.set(true));
+}
+
 pub fn register_invalidation() {
-    // SAFETY: registers a callback with a 'static function; called once, from _PG_init.
-    unsafe { pg_sys::CacheRegisterRelcacheCallback(Some(forget_relation), pg_sys::Datum::from(0)) };
+    // SAFETY: registers callbacks with 'static functions; called once, from _PG_init.
+    unsafe {
+        pg_sys::CacheRegisterRelcacheCallback(Some(forget_relation), pg_sys::Datum::from(0));
+        pg_sys::CacheRegisterSyscacheCallback(
+            pg_sys::SysCacheIdentifier::NAMESPACEOID as i32,
+            Some(forget_schemas),
+            pg_sys::Datum::from(0),
+        );
+    }
 }
 
 /// Drops every cached entry (after DDL that changed what an attachment is).
@@ -623,8 +636,12 @@ pub fn chosen_attachment(table: Option<pg_sys::Oid>, lookup: Lookup) -> Result<R
 
 /// The kept plans of the status-event path.
 pub struct ApplyPlans {
-    /// Reads and locks recipients by message id, in message-id order.
+    /// Reads and locks recipients by message id, in message-id order, skipping rows another
+    /// transaction holds: a status event never waits for the application's writes.
     pub lock_rows: OwnedPreparedStatement,
+    /// Which of the given message ids some recipient has (committed), without locking: tells a
+    /// busy row from an unknown id.
+    pub find_ids: OwnedPreparedStatement,
     /// Writes merged rows from arrays, one statement for a whole batch.
     pub write_rows: OwnedPreparedStatement,
 }
@@ -641,7 +658,7 @@ impl Attachment {
                FROM {recipients}
               WHERE whatsapp_message_id = ANY($1)
               ORDER BY whatsapp_message_id COLLATE \"C\"
-                FOR NO KEY UPDATE",
+                FOR NO KEY UPDATE SKIP LOCKED",
             sent.read("sent_at"),
             delivered.read("delivered_at"),
             read.read("read_at"),
@@ -666,6 +683,9 @@ impl Attachment {
             write(read, "u.read_at"),
             write(failed, "u.failed_at"),
         );
+        let find_ids = format!(
+            "SELECT DISTINCT whatsapp_message_id::text FROM {recipients} WHERE whatsapp_message_id = ANY($1)"
+        );
         let text_array = PgOid::from(pg_sys::TEXTARRAYOID);
         let oid_array = PgOid::from(pg_sys::OIDARRAYOID);
         let timestamp_array = PgOid::from(pg_sys::TIMESTAMPTZARRAYOID);
@@ -674,6 +694,7 @@ impl Attachment {
         };
         let plans = ApplyPlans {
             lock_rows: prepare(&lock_rows, &[text_array])?,
+            find_ids: prepare(&find_ids, &[text_array])?,
             write_rows: prepare(
                 &write_rows,
                 &[

@@ -3,7 +3,7 @@
 //! Pure: the database side reads and locks the rows, then carries out the plan.
 
 use crate::status::{Event, Outcome, RowState};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// One event for one message id.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -31,6 +31,10 @@ pub enum EventOutcome {
     Stale,
     /// No recipient has the id yet; the event waits in campaign_counters.parked_events.
     Parked,
+    /// Its recipient row was locked by another transaction: rather than wait (and risk a
+    /// deadlock with the application's own writes), the event is stored with the parked events
+    /// and applied by the next call that finds the row free, or by apply_parked_events().
+    Carried,
 }
 
 impl EventOutcome {
@@ -40,6 +44,7 @@ impl EventOutcome {
             EventOutcome::Duplicate => "duplicate",
             EventOutcome::Stale => "stale",
             EventOutcome::Parked => "parked",
+            EventOutcome::Carried => "carried",
         }
     }
 }
@@ -59,8 +64,8 @@ impl From<Outcome> for EventOutcome {
 pub struct Plan<'a, A> {
     /// One per event, in the order of the events.
     pub outcomes: Vec<EventOutcome>,
-    /// Events for ids no row has, sorted and without repeats: concurrent batches that park the
-    /// same ids insert them in one order.
+    /// Events for ids no row has or whose rows are busy, sorted and without repeats: concurrent
+    /// batches that park the same ids insert them in one order.
     pub to_park: Vec<&'a Incoming>,
     /// Rows whose stored state differs from their id's merged state, with that state.
     pub writes: Vec<(&'a A, RowState)>,
@@ -68,11 +73,13 @@ pub struct Plan<'a, A> {
 
 /// Plans a batch: `absorbed` (parked events taken for ids that have rows now) are merged first,
 /// then `events` in order, each getting its outcome. Rows sharing a message id all end with the
-/// merge of every row and every event of that id.
+/// merge of every row and every event of that id. `busy` holds ids whose rows exist but were
+/// locked elsewhere: their events are carried over.
 pub fn plan<'a, A>(
     rows: &'a [LockedRow<A>],
     absorbed: &[Incoming],
     events: &'a [Incoming],
+    busy: &BTreeSet<&str>,
 ) -> Plan<'a, A> {
     let mut merged: BTreeMap<&str, RowState> = BTreeMap::new();
     for row in rows {
@@ -95,6 +102,7 @@ pub fn plan<'a, A>(
                     *state = next;
                     outcome.into()
                 }
+                None if busy.contains(incoming.message_id.as_str()) => EventOutcome::Carried,
                 None => EventOutcome::Parked,
             },
         )
@@ -102,7 +110,7 @@ pub fn plan<'a, A>(
     let mut to_park: Vec<&Incoming> = events
         .iter()
         .zip(&outcomes)
-        .filter(|(_, outcome)| **outcome == EventOutcome::Parked)
+        .filter(|(_, outcome)| matches!(outcome, EventOutcome::Parked | EventOutcome::Carried))
         .map(|(incoming, _)| incoming)
         .collect();
     let park_order = |incoming: &&Incoming| {
@@ -133,7 +141,6 @@ mod tests {
     use super::*;
     use crate::status::{EventKind, Status, Timestamps};
     use proptest::prelude::*;
-    use std::collections::BTreeSet;
 
     fn arb_event() -> impl Strategy<Value = Event> {
         (prop::sample::select(EventKind::ALL.to_vec()), 0i64..50).prop_map(|(kind, at)| Event {
@@ -177,17 +184,20 @@ mod tests {
 
     proptest! {
         #[test]
-        fn every_event_gets_one_outcome_and_parked_ids_are_the_unknown_ones(
+        fn every_event_gets_one_outcome_and_parked_or_carried_ids_are_those_without_a_free_row(
             rows in prop::collection::vec(arb_row(), 0..6),
             events in prop::collection::vec(arb_incoming(), 0..20),
         ) {
             let rows = numbered(rows);
-            let plan = plan(&rows, &[], &events);
+            // m4 and m5 have rows, but another transaction holds them.
+            let busy: BTreeSet<&str> = ["m4", "m5"].into();
+            let plan = plan(&rows, &[], &events, &busy);
             prop_assert_eq!(plan.outcomes.len(), events.len());
             let known: BTreeSet<&str> = rows.iter().map(|row| row.message_id.as_str()).collect();
             for (incoming, outcome) in events.iter().zip(&plan.outcomes) {
-                let unknown = !known.contains(incoming.message_id.as_str());
-                prop_assert_eq!(*outcome == EventOutcome::Parked, unknown);
+                let id = incoming.message_id.as_str();
+                prop_assert_eq!(*outcome == EventOutcome::Carried, !known.contains(id) && busy.contains(id));
+                prop_assert_eq!(*outcome == EventOutcome::Parked, !known.contains(id) && !busy.contains(id));
             }
             let parked_ids: BTreeSet<&str> = plan.to_park.iter().map(|i| i.message_id.as_str()).collect();
             let unknown_ids: BTreeSet<&str> = events.iter().map(|i| i.message_id.as_str())
@@ -203,7 +213,7 @@ mod tests {
             events in prop::collection::vec(arb_incoming(), 0..12),
         ) {
             let rows = numbered(rows);
-            let plan = plan(&rows, &absorbed, &events);
+            let plan = plan(&rows, &absorbed, &events, &BTreeSet::new());
             let mut final_state: Vec<RowState> = rows.iter().map(|row| row.state).collect();
             for (address, state) in &plan.writes {
                 prop_assert_ne!(rows[**address].state, *state);
@@ -228,8 +238,8 @@ mod tests {
             let rows = numbered(rows);
             let mut reversed = events.clone();
             reversed.reverse();
-            let forward = plan(&rows, &[], &events);
-            let backward = plan(&rows, &[], &reversed);
+            let forward = plan(&rows, &[], &events, &BTreeSet::new());
+            let backward = plan(&rows, &[], &reversed, &BTreeSet::new());
             prop_assert_eq!(&forward.writes, &backward.writes);
             prop_assert_eq!(&forward.to_park, &backward.to_park);
         }

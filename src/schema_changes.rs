@@ -8,6 +8,7 @@ use crate::context::{as_extension_owner, as_role, pinned};
 use crate::counters::{CampaignDeltas, CampaignKey};
 use crate::error::{or_raise, Error, Result};
 use crate::recalc::{repair, Acting};
+use crate::snapshot::select_text_in_latest_snapshot;
 use crate::status::Status;
 use crate::validation::{require_known_statuses, validate};
 use pgrx::pg_sys;
@@ -102,30 +103,29 @@ pub fn record_signature(recipients: pg_sys::Oid, campaigns: pg_sys::Oid) -> Resu
     })
 }
 
-/// Adds (`sign` 1) or removes (`sign` -1) the rows of one leaf table to or from the counters.
+/// Adds (`sign` 1) or removes (`sign` -1) the rows of one leaf table to or from the counters. The
+/// DDL holds a lock on the leaf that keeps writers out, and the count is read in a snapshot taken
+/// now: in REPEATABLE READ the transaction's snapshot may predate writers the DDL waited for.
 fn count_leaf(attachment: &Attachment, leaf: pg_sys::Oid, sign: i64) -> Result<()> {
     let query = format!(
-        "SELECT {}, status::text, count(*) FROM ONLY {} GROUP BY 1, 2",
-        attachment.key_expression("campaign_id"),
+        "SELECT campaign_id::text, status::text, count(*) FROM ONLY {} WHERE $1 GROUP BY 1, 2",
         crate::context::qualified_name(leaf)?
     );
-    let mut deltas = CampaignDeltas::<CampaignKey>::default();
-    as_role(attachment.recipients_owner, || {
-        Spi::connect(|client| {
-            for row in client.select(query.as_str(), None, &[])? {
-                let (Some(key), Some(status), Some(number)) = (
-                    attachment.key_family.read(&row, 1)?,
-                    row.get::<&str>(2)?
-                        .and_then(|s| Status::parse(s.as_bytes())),
-                    row.get::<i64>(3)?,
-                ) else {
-                    continue;
-                };
-                deltas.count_row(key, status, sign * number);
-            }
-            Ok::<_, Error>(())
-        })
+    let rows = as_role(attachment.recipients_owner, || {
+        Spi::connect(|_| select_text_in_latest_snapshot(&query, true.into()))
     })?;
+    let mut deltas = CampaignDeltas::<CampaignKey>::default();
+    for row in rows {
+        let parsed = (|| {
+            let key = attachment.key_family.parse(row.first()?.as_deref()?)?;
+            let status = Status::parse(row.get(1)?.as_deref()?.as_bytes())?;
+            let number: i64 = row.get(2)?.as_deref()?.parse().ok()?;
+            Some((key, status, number))
+        })();
+        if let Some((key, status, number)) = parsed {
+            deltas.count_row(key, status, sign * number);
+        }
+    }
     as_role(attachment.campaigns_owner, || {
         attachment.write_deltas(deltas.nonzero())
     })
@@ -183,6 +183,20 @@ fn follow_attachment(
         .iter()
         .filter(|(relation, _)| !recorded.contains(relation))
     {
+        let attached_itself = Spi::get_one_with_args::<bool>(
+            "SELECT EXISTS (SELECT FROM campaign_counters.attachments WHERE recipients = $1::regclass)",
+            &[(*joined).into()],
+        )?;
+        if attached_itself == Some(true) {
+            return Err(cannot_follow(Error::new(
+                pgrx::PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+                format!(
+                    "{} is attached to campaign_counters itself and cannot become a partition of {}",
+                    crate::context::qualified_name(*joined)?,
+                    crate::context::qualified_name(recipients)?
+                ),
+            )));
+        }
         install_recipient_triggers(*joined)?;
         record_partition(recipients, *joined)?;
         if *leaf {
@@ -209,7 +223,9 @@ fn follow(relations: Vec<pg_sys::Oid>) -> Result<()> {
               WHERE a.campaigns::oid = ANY($1) OR a.recipients::oid = ANY($1)
                  OR EXISTS (SELECT FROM pg_partition_tree(a.recipients) t WHERE t.relid::oid = ANY($1))
                  OR EXISTS (SELECT FROM campaign_counters.partitions p
-                             WHERE p.recipients = a.recipients AND p.partition::oid = ANY($1))",
+                             WHERE p.recipients = a.recipients AND p.partition::oid = ANY($1))
+                 OR EXISTS (SELECT FROM pg_catalog.pg_inherits i
+                             WHERE i.inhparent = a.recipients AND i.inhrelid = ANY($1))",
             None,
             &[relations.into()],
         )? {

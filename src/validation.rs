@@ -47,6 +47,33 @@ impl Accepts {
     }
 }
 
+/// Refuses a campaigns table that is partitioned (its triggers would fire on each partition, and
+/// partitions attached later would bring counters nobody counted) and a recipients table with
+/// inheritance children (their rows are in every recount but fire no counter trigger).
+fn require_plain_shape(recipients: pg_sys::Oid, campaigns: pg_sys::Oid) -> Result<()> {
+    let (campaigns_partitioned, recipients_inherited) = Spi::get_two_with_args::<bool, bool>(
+        "SELECT (SELECT relkind = 'p' FROM pg_catalog.pg_class WHERE oid = $2),
+                EXISTS (SELECT FROM pg_catalog.pg_inherits i JOIN pg_catalog.pg_class c ON c.oid = i.inhparent
+                         WHERE i.inhparent = $1 AND c.relkind = 'r')",
+        &[recipients.into(), campaigns.into()],
+    )?;
+    if campaigns_partitioned == Some(true) {
+        return Err(Error::new(
+            PgSqlErrorCode::ERRCODE_WRONG_OBJECT_TYPE,
+            format!("{} is a partitioned table", qualified_name(campaigns)?),
+        )
+        .detail("The campaigns table must be an ordinary table; the recipients table may be partitioned."));
+    }
+    if recipients_inherited == Some(true) {
+        return Err(Error::new(
+            PgSqlErrorCode::ERRCODE_WRONG_OBJECT_TYPE,
+            format!("{} has inheritance children", qualified_name(recipients)?),
+        )
+        .detail("Rows of inheritance children fire no counter trigger; use declarative partitioning instead."));
+    }
+    Ok(())
+}
+
 fn require_table(relation: pg_sys::Oid) -> Result<()> {
     let kind = Spi::get_one_with_args::<i8>(
         "SELECT relkind::\"char\" FROM pg_class WHERE oid = $1",
@@ -95,6 +122,7 @@ fn require_column(relation: pg_sys::Oid, name: &str, accepts: Accepts) -> Result
 pub fn validate(recipients: pg_sys::Oid, campaigns: pg_sys::Oid) -> Result<Facts> {
     require_table(recipients)?;
     require_table(campaigns)?;
+    require_plain_shape(recipients, campaigns)?;
     let campaign_id = require_column(recipients, "campaign_id", Accepts::CampaignId)?;
     require_column(recipients, "status", Accepts::Text)?;
     require_column(recipients, "whatsapp_message_id", Accepts::Text)?;

@@ -194,6 +194,42 @@ SELECT pg_temp.drift('g_campaigns') > 0 AS drift_after_replica;
 SELECT campaign_counters.recalc_campaign_counters(campaigns => 'g_campaigns');
 SELECT pg_temp.drift('g_campaigns');
 
+-- A pair whose recipients table has inheritance children, an attached table attached as a
+-- partition of another, and a partitioned campaigns table are refused.
+SELECT pg_temp.expect_error($$CREATE TABLE g_child () INHERITS (g_recipients)$$);
+CREATE TABLE g_loose (LIKE g_recipients);
+SELECT pg_temp.expect_error($$ALTER TABLE g_loose INHERIT g_recipients$$);
+DROP TABLE g_loose;
+CREATE TABLE gr_campaigns (LIKE gp_campaigns INCLUDING DEFAULTS);
+ALTER TABLE gr_campaigns ADD PRIMARY KEY (id);
+CREATE TABLE gr_recipients (LIKE gp_recipients);
+SELECT campaign_counters.attach('gr_recipients', 'gr_campaigns');
+SELECT pg_temp.expect_error($$ALTER TABLE gp_recipients ATTACH PARTITION gr_recipients FOR VALUES IN (7)$$);
+SELECT campaign_counters.detach('gr_recipients');
+DROP TABLE gr_recipients, gr_campaigns;
+CREATE TABLE gq_campaigns (LIKE g_campaigns) PARTITION BY LIST (id);
+CREATE TABLE gq_recipients (LIKE g_recipients);
+SELECT pg_temp.expect_error($$SELECT campaign_counters.attach('gq_recipients', 'gq_campaigns')$$);
+DROP TABLE gq_campaigns, gq_recipients;
+
+-- A schema renamed while this session has the pair cached: writes go on counting.
+CREATE SCHEMA g_app;
+CREATE TABLE g_app.campaigns (LIKE g_campaigns INCLUDING DEFAULTS);
+ALTER TABLE g_app.campaigns ADD PRIMARY KEY (id);
+CREATE TABLE g_app.recipients (campaign_id bigint, status text NOT NULL DEFAULT 'pending', whatsapp_message_id text,
+    sent_at timestamptz, delivered_at timestamptz, read_at timestamptz, failed_at timestamptz);
+INSERT INTO g_app.campaigns (id) VALUES (1);
+SELECT campaign_counters.attach('g_app.recipients', 'g_app.campaigns');
+INSERT INTO g_app.recipients (campaign_id, status) VALUES (1, 'sent');
+ALTER SCHEMA g_app RENAME TO g_app2;
+INSERT INTO g_app2.recipients (campaign_id, status) VALUES (1, 'read');
+SELECT messages_sent, messages_read FROM g_app2.campaigns;
+-- Dropping the recipients table forgets the pair; the campaigns table takes inserts again.
+DROP TABLE g_app2.recipients;
+INSERT INTO g_app2.campaigns (id) VALUES (2);
+SELECT count(*) AS campaign_triggers_left FROM pg_trigger WHERE tgrelid = 'g_app2.campaigns'::regclass AND tgname LIKE 'campaign_counters%';
+DROP SCHEMA g_app2 CASCADE;
+
 DROP TABLE g_recipients, g_campaigns, gp_recipients, gp_recipients_1, gp_recipients_4, gp_campaigns;
 DROP TYPE g_status;
 REVOKE EXECUTE ON FUNCTION campaign_counters.purge_parked_events(interval) FROM g_maintenance;
