@@ -210,3 +210,9 @@ $$;
 COMMENT ON FUNCTION campaign_counters.campaign_funnel(text, regclass) IS
     'One row per campaign (or the one whose id is given as text): recipients, the five counters, delivery rate (delivered of sent plus failed), read rate (read of delivered), failure rate (failed of sent plus failed), median and 90th percentile of sent-to-delivered and delivered-to-read times, first sent_at and last event time. campaigns NULL means the only attachment. Needs SELECT on both tables.';
 GRANT EXECUTE ON FUNCTION campaign_counters.campaign_funnel(text, regclass) TO PUBLIC;
+
+-- Status events never wait for a recipient row another transaction holds: outcome carried.
+COMMENT ON FUNCTION campaign_counters.apply_recipient_status(text, text, timestamptz, regclass) IS
+    'Applies one status event (sent, delivered, read, played, failed) idempotently and in any order: status only moves up, each timestamp keeps its earliest time. Never waits for a recipient row another transaction holds. Returns applied, duplicate, stale, parked (no recipient has the id yet) or carried (the row was busy; the event is stored and applied by the next event for the id or apply_parked_events()).';
+COMMENT ON FUNCTION campaign_counters.apply_whatsapp_webhook(jsonb, regclass) IS
+    'Applies every status of a raw Meta WhatsApp webhook body in one set-based pass, never waiting for a recipient row another transaction holds; one row per status item with its outcome (applied, duplicate, stale, parked, carried, ignored, invalid). Stores errors[] of failed statuses.';

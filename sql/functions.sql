@@ -51,14 +51,14 @@ CREATE FUNCTION campaign_counters.apply_recipient_status(
     RETURNS text LANGUAGE c VOLATILE
     AS 'MODULE_PATHNAME', 'apply_recipient_status_wrapper';
 COMMENT ON FUNCTION campaign_counters.apply_recipient_status(text, text, timestamptz, regclass) IS
-    'Applies one status event (sent, delivered, read, played, failed) idempotently and in any order: status only moves up, each timestamp keeps its earliest time. Returns applied, duplicate, stale or parked (no recipient has the id yet).';
+    'Applies one status event (sent, delivered, read, played, failed) idempotently and in any order: status only moves up, each timestamp keeps its earliest time. Never waits for a recipient row another transaction holds. Returns applied, duplicate, stale, parked (no recipient has the id yet) or carried (the row was busy; the event is stored and applied by the next event for the id or apply_parked_events()).';
 
 CREATE FUNCTION campaign_counters.apply_whatsapp_webhook(payload jsonb, recipients regclass DEFAULT NULL)
     RETURNS TABLE (whatsapp_message_id text, status text, outcome text)
     LANGUAGE c VOLATILE
     AS 'MODULE_PATHNAME', 'apply_whatsapp_webhook_wrapper';
 COMMENT ON FUNCTION campaign_counters.apply_whatsapp_webhook(jsonb, regclass) IS
-    'Applies every status of a raw Meta WhatsApp webhook body in one set-based pass; one row per status item with its outcome (applied, duplicate, stale, parked, ignored, invalid). Stores errors[] of failed statuses.';
+    'Applies every status of a raw Meta WhatsApp webhook body in one set-based pass, never waiting for a recipient row another transaction holds; one row per status item with its outcome (applied, duplicate, stale, parked, carried, ignored, invalid). Stores errors[] of failed statuses.';
 
 CREATE FUNCTION campaign_counters.apply_parked_events(recipients regclass DEFAULT NULL)
     RETURNS bigint LANGUAGE c VOLATILE
