@@ -1,4 +1,7 @@
 -- attach(): defaults on the search_path, validation with SQLSTATEs, idempotence, detach.
+\getenv abs_srcdir PG_ABS_SRCDIR
+\set helper :abs_srcdir '/helpers/begin.sql'
+\i :helper
 INSERT INTO marketing_campaigns (id, name, total_target_customers) VALUES
     ('00000000-0000-0000-0000-00000000000a', 'alpha', 42),
     ('00000000-0000-0000-0000-00000000000b', 'beta', 0);
@@ -94,3 +97,6 @@ INSERT INTO drop_recipients VALUES (1, 'whatever');
 DROP TABLE drop_recipients;
 SELECT recipients, campaigns FROM campaign_counters.attachments;
 SELECT count(*) AS parked_left FROM campaign_counters.parked_events WHERE whatsapp_message_id = 'wamid.gone';
+
+\set helper :abs_srcdir '/helpers/end.sql'
+\i :helper

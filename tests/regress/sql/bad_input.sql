@@ -1,5 +1,17 @@
 -- A catalogue of bad input: each case shows its SQLSTATE and message; none crashes the backend
 -- or leaves a partial write (expect_error runs each in a subtransaction that rolls back).
+\getenv abs_srcdir PG_ABS_SRCDIR
+\set helper :abs_srcdir '/helpers/begin.sql'
+\i :helper
+-- Fixture: campaign beta, and the recipients of campaign epsilon used here as webhook.sql leaves
+-- them (wamid.A4 failed at 1750030500, without error details), attached.
+INSERT INTO marketing_campaigns (id, name) VALUES
+    ('00000000-0000-0000-0000-00000000000b', 'beta'), ('00000000-0000-0000-0000-00000000000e', 'epsilon');
+INSERT INTO campaign_recipients (campaign_id, phone_number, status, whatsapp_message_id, failed_at) VALUES
+    ('00000000-0000-0000-0000-00000000000e', '+16505550001', 'read', 'wamid.A1', NULL),
+    ('00000000-0000-0000-0000-00000000000e', '+16505550003', 'read', 'wamid.A3', NULL),
+    ('00000000-0000-0000-0000-00000000000e', '+16505550004', 'failed', 'wamid.A4', to_timestamp(1750030500));
+DO $$ BEGIN PERFORM campaign_counters.attach(); END $$;
 CREATE TEMP TABLE snapshot AS
 SELECT (SELECT string_agg(concat_ws(',', messages_pending, messages_sent, messages_delivered, messages_read, messages_failed), ';' ORDER BY id)
           FROM marketing_campaigns) AS counters,
@@ -69,3 +81,6 @@ SELECT counters = (SELECT string_agg(concat_ws(',', messages_pending, messages_s
        parked = (SELECT count(*) FROM campaign_counters.parked_events) AS parked_unchanged
   FROM snapshot;
 SELECT * FROM campaign_counters.verify_campaign_counters();
+
+\set helper :abs_srcdir '/helpers/end.sql'
+\i :helper

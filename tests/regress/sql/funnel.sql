@@ -1,5 +1,10 @@
 -- campaign_funnel(): one row per campaign, rates from the counters, percentiles from the recipients.
--- Self-contained: its own tables (bigint ids), attached next to whatever earlier files attached.
+-- Its own tables (bigint ids), attached next to the application's tables.
+\getenv abs_srcdir PG_ABS_SRCDIR
+\set helper :abs_srcdir '/helpers/begin.sql'
+\i :helper
+-- A second attachment (the application's tables), so that functions must be told which one.
+DO $$ BEGIN PERFORM campaign_counters.attach(); END $$;
 SET timezone = 'UTC';
 CREATE SCHEMA funnel;
 CREATE TABLE funnel.campaigns (
@@ -109,3 +114,6 @@ SELECT obj_description('campaign_counters.campaign_funnel(text, regclass)'::regp
 DROP SCHEMA funnel CASCADE;
 DROP OWNED BY funnel_reader;
 DROP ROLE funnel_reader;
+
+\set helper :abs_srcdir '/helpers/end.sql'
+\i :helper

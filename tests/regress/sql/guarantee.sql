@@ -234,3 +234,4 @@ DROP TABLE g_recipients, g_campaigns, gp_recipients, gp_recipients_1, gp_recipie
 DROP TYPE g_status;
 REVOKE EXECUTE ON FUNCTION campaign_counters.purge_parked_events(interval) FROM g_maintenance;
 DROP ROLE g_maintenance, g_other_owner;
+DROP EXTENSION campaign_counters;

@@ -1,4 +1,7 @@
 -- A partitioned recipients table: counted through the parent, and through a partition written directly.
+\getenv abs_srcdir PG_ABS_SRCDIR
+\set helper :abs_srcdir '/helpers/begin.sql'
+\i :helper
 CREATE TABLE part_campaigns (id bigint PRIMARY KEY, messages_sent int NOT NULL DEFAULT 0, messages_delivered int NOT NULL DEFAULT 0,
                              messages_read int NOT NULL DEFAULT 0, messages_failed int NOT NULL DEFAULT 0, messages_pending int NOT NULL DEFAULT 0);
 CREATE TABLE part_recipients (campaign_id bigint NOT NULL, status text NOT NULL DEFAULT 'pending', whatsapp_message_id text,
@@ -33,3 +36,6 @@ SELECT expect_error($$SELECT campaign_counters.attach('part_recipients_1', 'part
 SELECT campaign_counters.detach('part_recipients');
 SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'campaign_counters%' AND tgrelid::regclass::text LIKE 'part%';
 DROP TABLE part_recipients, part_campaigns;
+
+\set helper :abs_srcdir '/helpers/end.sql'
+\i :helper

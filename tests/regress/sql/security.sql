@@ -1,4 +1,19 @@
 -- Security: a pinned search_path, least privilege for application roles, ownership checks.
+\getenv abs_srcdir PG_ABS_SRCDIR
+\set helper :abs_srcdir '/helpers/begin.sql'
+\i :helper
+-- Fixture: the recipients the files before it in the schedule leave, by campaign and status (beta's
+-- delivered ones have message ids wamid.b1..wamid.b95), attached.
+INSERT INTO marketing_campaigns (id, name, total_target_customers) VALUES
+    ('00000000-0000-0000-0000-00000000000a', 'alpha', 42), ('00000000-0000-0000-0000-00000000000b', 'beta', 0),
+    ('00000000-0000-0000-0000-00000000000d', 'delta', 0), ('00000000-0000-0000-0000-00000000000e', 'epsilon', 0);
+INSERT INTO campaign_recipients (campaign_id, phone_number, status, whatsapp_message_id)
+SELECT ('00000000-0000-0000-0000-00000000000' || c)::uuid, '+' || c || '-' || status || '-' || i, status,
+       CASE WHEN c = 'b' AND status = 'delivered' THEN 'wamid.b' || i END
+  FROM (VALUES ('a', 'pending', 3), ('a', 'delivered', 3), ('a', 'read', 7),
+                ('b', 'pending', 2), ('b', 'failed', 1), ('b', 'delivered', 95), ('b', 'read', 1),
+                ('d', 'sent', 1), ('d', 'failed', 2), ('d', 'read', 4), ('e', 'failed', 2), ('e', 'read', 4)) AS fixture(c, status, n), generate_series(1, n) AS i;
+DO $$ BEGIN PERFORM campaign_counters.attach(); END $$;
 
 -- Objects a user creates elsewhere cannot hijack the extension: an = operator that says every
 -- uuid equals every other, a lower() and a table named like ours, first on the search_path.
@@ -56,3 +71,6 @@ RESET ROLE;
 DROP ROLE cc_reader;
 REVOKE ALL ON campaign_recipients, marketing_campaigns FROM cc_app;
 DROP ROLE cc_app;
+
+\set helper :abs_srcdir '/helpers/end.sql'
+\i :helper

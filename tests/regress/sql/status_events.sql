@@ -1,4 +1,8 @@
 -- apply_recipient_status(): idempotent, order-independent, timestamps from the event.
+\getenv abs_srcdir PG_ABS_SRCDIR
+\set helper :abs_srcdir '/helpers/begin.sql'
+\i :helper
+DO $$ BEGIN PERFORM campaign_counters.attach(); END $$;
 SET timezone = 'UTC';
 INSERT INTO marketing_campaigns (id, name) VALUES ('00000000-0000-0000-0000-00000000000d', 'delta');
 INSERT INTO campaign_recipients (campaign_id, phone_number, status, whatsapp_message_id, sent_at)
@@ -105,3 +109,7 @@ SELECT count(*) AS permutations, count(DISTINCT (status, sent_at, delivered_at, 
   FROM finals;
 SELECT DISTINCT status, sent_at, delivered_at, read_at, failed_at FROM finals;
 SELECT * FROM campaign_counters.verify_campaign_counters();
+DROP VIEW delta_rows;
+
+\set helper :abs_srcdir '/helpers/end.sql'
+\i :helper

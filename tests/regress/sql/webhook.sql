@@ -1,4 +1,8 @@
 -- apply_whatsapp_webhook(): Meta's raw POST body, set-based, one outcome per status item.
+\getenv abs_srcdir PG_ABS_SRCDIR
+\set helper :abs_srcdir '/helpers/begin.sql'
+\i :helper
+DO $$ BEGIN PERFORM campaign_counters.attach(); END $$;
 SET timezone = 'UTC';
 \getenv abs_srcdir PG_ABS_SRCDIR
 \set fixtures :abs_srcdir '/../fixtures/whatsapp'
@@ -57,3 +61,6 @@ SELECT * FROM campaign_counters.apply_whatsapp_webhook(jsonb_set(webhook(jsonb_b
     jsonb_build_object('id', 'wamid.A2', 'status', 'failed', 'timestamp', '1750030700'))), '{entry,0,changes,0,field}', '"calls"'));
 SELECT whatsapp_message_id, status, read_at FROM campaign_recipients WHERE whatsapp_message_id = 'wamid.A2';
 SELECT * FROM campaign_counters.verify_campaign_counters();
+
+\set helper :abs_srcdir '/helpers/end.sql'
+\i :helper

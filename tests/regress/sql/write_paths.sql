@@ -1,5 +1,16 @@
 -- Every kind of write keeps the counters right, in the same transaction.
--- (alpha starts with 3 pending, 3 sent, 3 read from the attach test.)
+\getenv abs_srcdir PG_ABS_SRCDIR
+\set helper :abs_srcdir '/helpers/begin.sql'
+\i :helper
+-- Fixture: the campaigns and recipients attach.sql starts with, attached.
+INSERT INTO marketing_campaigns (id, name, total_target_customers) VALUES
+    ('00000000-0000-0000-0000-00000000000a', 'alpha', 42),
+    ('00000000-0000-0000-0000-00000000000b', 'beta', 0);
+INSERT INTO campaign_recipients (campaign_id, phone_number, status)
+SELECT '00000000-0000-0000-0000-00000000000a', '+1555000' || i, (ARRAY['pending', 'sent', 'read'])[1 + i % 3]
+  FROM generate_series(1, 9) i;
+DO $$ BEGIN PERFORM campaign_counters.attach(); END $$;
+-- (alpha starts with 3 pending, 3 sent, 3 read, as in the attach test.)
 SELECT * FROM counters;
 
 -- Single-row and multi-row INSERT.
@@ -70,3 +81,6 @@ SELECT * FROM counters;
 ROLLBACK;
 SELECT * FROM counters;
 SELECT * FROM campaign_counters.verify_campaign_counters();
+
+\set helper :abs_srcdir '/helpers/end.sql'
+\i :helper
