@@ -53,7 +53,7 @@ $$;
 COMMENT ON FUNCTION campaign_counters.verify_campaign_counters(text, regclass) IS
     'Reports every counter whose stored value differs from a recount with the trigger''s rules (one row each; stored NULL for a NULL counter), and each campaign id whose recipients have no campaign row (counter ''(no campaign row)'', actual = its recipients). Reads both in one snapshot; writes and locks nothing.';
 COMMENT ON FUNCTION campaign_counters.purge_parked_events(interval) IS
-    'Deletes parked events older than the given age (Meta stops retrying after 7 days) and returns how many. Runs as the extension owner: EXECUTE on it is the right to purge.';
+    'Applies the parked events whose id a recipient has now (every attachment), then deletes parked events older than the given age (Meta stops retrying after 7 days) and returns how many it deleted. Runs as the extension owner: EXECUTE on it is the right to purge.';
 
 -- Dropping a counted partition recounts its attached root.
 CREATE OR REPLACE FUNCTION campaign_counters.forget_dropped_tables() RETURNS event_trigger

@@ -70,7 +70,7 @@ CREATE FUNCTION campaign_counters.purge_parked_events(older_than interval DEFAUL
     RETURNS bigint LANGUAGE c VOLATILE
     AS 'MODULE_PATHNAME', 'purge_parked_events_wrapper';
 COMMENT ON FUNCTION campaign_counters.purge_parked_events(interval) IS
-    'Deletes parked events older than the given age (Meta stops retrying after 7 days) and returns how many. Runs as the extension owner: EXECUTE on it is the right to purge.';
+    'Applies the parked events whose id a recipient has now (every attachment), then deletes parked events older than the given age (Meta stops retrying after 7 days) and returns how many it deleted. Runs as the extension owner: EXECUTE on it is the right to purge.';
 REVOKE EXECUTE ON FUNCTION campaign_counters.purge_parked_events(interval) FROM PUBLIC;
 
 CREATE FUNCTION campaign_counters.failure_reasons(campaign_id text, campaigns regclass DEFAULT NULL)

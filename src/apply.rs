@@ -288,17 +288,24 @@ fn apply_parked_events(recipients: Option<pg_sys::Oid>) -> i64 {
     or_raise(pinned(|| {
         let attachment = chosen_attachment(recipients, Lookup::Recipients)?;
         require_update(attachment.recipients)?;
-        let find_arrived = format!(
-            "SELECT DISTINCT whatsapp_message_id::text FROM {} WHERE whatsapp_message_id = ANY($1)",
-            attachment.recipients_name
-        );
-        let mut after = String::new();
-        let mut applied = 0i64;
-        loop {
-            let parked: Vec<String> = as_extension_owner(|| {
-                Spi::connect(|client| {
-                    let mut ids = Vec::new();
-                    for row in client.select(
+        sweep(&attachment)
+    }))
+}
+
+/// Applies the parked events of `attachment` whose id a recipient has now, in batches in id
+/// order; returns how many.
+fn sweep(attachment: &Attachment) -> Result<i64> {
+    let find_arrived = format!(
+        "SELECT DISTINCT whatsapp_message_id::text FROM {} WHERE whatsapp_message_id = ANY($1)",
+        attachment.recipients_name
+    );
+    let mut after = String::new();
+    let mut applied = 0i64;
+    loop {
+        let parked: Vec<String> = as_extension_owner(|| {
+            Spi::connect(|client| {
+                let mut ids = Vec::new();
+                for row in client.select(
                         "SELECT DISTINCT whatsapp_message_id COLLATE \"C\" FROM campaign_counters.parked_events
                           WHERE recipients = $1::regclass AND whatsapp_message_id COLLATE \"C\" > $2
                           ORDER BY 1 LIMIT $3",
@@ -307,31 +314,30 @@ fn apply_parked_events(recipients: Option<pg_sys::Oid>) -> i64 {
                     )? {
                         ids.extend(row.get::<String>(1)?);
                     }
-                    Ok(ids)
-                })
-            })?;
-            let Some(last) = parked.last().cloned() else {
-                return Ok(applied);
-            };
-            let full_batch = parked.len() as i64 == PARKED_BATCH;
-            let arrived: Vec<String> = Spi::connect(|client| {
-                let mut ids = Vec::new();
-                for row in client.select(find_arrived.as_str(), None, &[parked.into()])? {
-                    ids.extend(row.get::<String>(1)?);
-                }
-                Ok::<_, Error>(ids)
-            })?;
-            if !arrived.is_empty() {
-                let waiting = take_parked(&attachment, arrived)?;
-                applied += waiting.len() as i64;
-                apply_taken(&attachment, &waiting)?;
+                Ok(ids)
+            })
+        })?;
+        let Some(last) = parked.last().cloned() else {
+            return Ok(applied);
+        };
+        let full_batch = parked.len() as i64 == PARKED_BATCH;
+        let arrived: Vec<String> = Spi::connect(|client| {
+            let mut ids = Vec::new();
+            for row in client.select(find_arrived.as_str(), None, &[parked.into()])? {
+                ids.extend(row.get::<String>(1)?);
             }
-            if !full_batch {
-                return Ok(applied);
-            }
-            after = last;
+            Ok::<_, Error>(ids)
+        })?;
+        if !arrived.is_empty() {
+            let waiting = take_parked(attachment, arrived)?;
+            applied += waiting.len() as i64;
+            apply_taken(attachment, &waiting)?;
         }
-    }))
+        if !full_batch {
+            return Ok(applied);
+        }
+        after = last;
+    }
 }
 
 /// Stores Meta's error details of failed statuses, one row per message id and error code with
@@ -605,13 +611,30 @@ fn apply_whatsapp_webhook(
     TableIterator::new(or_raise(apply_webhook(payload, recipients)))
 }
 
-/// Deletes as the extension owner: EXECUTE (revoked from PUBLIC) is the right to purge, so a
-/// maintenance role needs nothing else.
+/// Runs as the extension owner: EXECUTE (revoked from PUBLIC) is the right to purge, so a
+/// maintenance role needs nothing else. Sweeps every attachment first, so an event whose id a
+/// recipient has (carried over, or parked in the race with its id's transaction) is applied,
+/// not deleted; what is purged is what no recipient has claimed.
 #[pg_extern(sql = false)]
 fn purge_parked_events(older_than: Option<pgrx::datum::Interval>) -> i64 {
     or_raise((|| {
         let older_than = required(older_than, "older_than")?;
         pinned(|| {
+            let attached: Vec<pg_sys::Oid> = Spi::connect(|client| {
+                let mut found = Vec::new();
+                for row in client.select(
+                    "SELECT recipients::oid FROM campaign_counters.attachments",
+                    None,
+                    &[],
+                )? {
+                    found.extend(row.get::<pg_sys::Oid>(1)?);
+                }
+                Ok::<_, Error>(found)
+            })?;
+            for recipients in attached {
+                let attachment = crate::attachment::attachment_of(recipients)?;
+                as_role(attachment.recipients_owner, || sweep(&attachment))?;
+            }
             as_extension_owner(|| {
                 Spi::connect_mut(|client| {
                     Ok(client

@@ -176,9 +176,15 @@ CREATE ROLE g_other_owner;
 GRANT EXECUTE ON FUNCTION campaign_counters.purge_parked_events(interval) TO g_maintenance;
 SELECT campaign_counters.apply_recipient_status('g.never', 'read', '2026-01-01', 'g_recipients');
 UPDATE campaign_counters.parked_events SET parked_at = now() - interval '8 days' WHERE whatsapp_message_id = 'g.never';
+-- An old parked event whose id a recipient has (stranded by the race with its id's transaction,
+-- or carried over) is applied by the purge, not deleted.
+INSERT INTO campaign_counters.parked_events (recipients, whatsapp_message_id, status, occurred_at, parked_at)
+     VALUES ('g_recipients', 'g.5', 'read', '2026-01-01 10:00+00', now() - interval '8 days');
 SET ROLE g_maintenance;
 SELECT campaign_counters.purge_parked_events();
 RESET ROLE;
+SELECT status, read_at IS NOT NULL AS has_read_at FROM g_recipients WHERE whatsapp_message_id = 'g.5';
+SELECT count(*) AS still_parked FROM campaign_counters.parked_events;
 ALTER TABLE g_campaigns OWNER TO g_other_owner;
 TRUNCATE g_recipients;
 SELECT sum(messages_pending + messages_sent + messages_failed) AS counted FROM g_campaigns;
