@@ -27,17 +27,17 @@ else
 fi
 export PG_VERSION
 case $PG_VERSION in
-    15) cc_port_base=55430 cc_data_root=/tmp/campaign_counters ;;
-    *) cc_port_base=$((56430 + 100 * (PG_VERSION - 18))) cc_data_root=/tmp/campaign_counters/pg$PG_VERSION ;;
+    15) cc_port_base=55430 CC_DATA_ROOT=/tmp/campaign_counters ;;
+    *) cc_port_base=$((56430 + 100 * (PG_VERSION - 18))) CC_DATA_ROOT=/tmp/campaign_counters/pg$PG_VERSION ;;
 esac
 PG_BIN=$("$PG_CONFIG" --bindir)
 # pg_regress is in $PGXS_DIR/src/test/regress, the isolation tester in $PGXS_DIR/src/test/isolation.
 PGXS_DIR=$(cd "$(dirname "$("$PG_CONFIG" --pgxs)")/../.." && pwd)
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 if [[ -n ${CC_SUITE:-} ]]; then
-    CC_PGDATA=${CC_PGDATA:-$cc_data_root/$CC_SUITE/data}
+    CC_PGDATA=${CC_PGDATA:-$CC_DATA_ROOT/$CC_SUITE/data}
 else
-    CC_PGDATA=${CC_PGDATA:-$cc_data_root/data}
+    CC_PGDATA=${CC_PGDATA:-$CC_DATA_ROOT/data}
 fi
 CC_PGPORT=${CC_PGPORT:-$((cc_port_base + ${CC_PORT_SLOT:-2}))}
 CC_SOCKDIR=${CC_SOCKDIR:-$(dirname "$CC_PGDATA")/socket-$CC_PGPORT}
