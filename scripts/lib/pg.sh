@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034 # its variables are for the scripts that source it
 # Shared shell helpers: build and install the extension, and run a private PostgreSQL server as the
 # postgres user (PostgreSQL refuses to run as root) in a data directory and on a port of its own.
 #

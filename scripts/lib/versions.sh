@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034 # its variables are for the scripts that source it
 # The PostgreSQL major versions this project builds and tests, and where each one is.
 # Sourced by scripts/setup (which installs them) and scripts/lib/pg.sh (which uses them).
 #  15: Debian 12's system PostgreSQL (apt packages postgresql-15, postgresql-server-dev-15).
