@@ -1,13 +1,45 @@
-# Shared shell helpers: build and install the extension, and run a private PostgreSQL 15 as the
+# shellcheck shell=bash disable=SC2034 # its variables are for the scripts that source it
+# Shared shell helpers: build and install the extension, and run a private PostgreSQL server as the
 # postgres user (PostgreSQL refuses to run as root) in a data directory and on a port of its own.
-# Source it; set CC_PGDATA and CC_PGPORT first to choose the directory and port.
+#
+# The PostgreSQL major version is a setting: PG_VERSION=15 (the default) or 18 (the tested ones,
+# scripts/lib/versions.sh) chooses its pg_config; or PG_CONFIG names a pg_config, and PG_VERSION
+# is what it reports. Each version has its own data directories and ports, so servers of two
+# versions never collide:
+#   15: data under /tmp/campaign_counters/<suite>,      ports 55430 + slot
+#   18: data under /tmp/campaign_counters/pg18/<suite>, ports 56430 + slot
+# Source it; a suite sets CC_SUITE (its directory name) and CC_PORT_SLOT (0-69) first, or
+# CC_PGDATA and CC_PGPORT to choose the directory and port outright.
 
-PG_CONFIG=${PG_CONFIG:-/usr/bin/pg_config}
+# shellcheck source=versions.sh
+source "$(dirname "${BASH_SOURCE[0]}")/versions.sh"
+if [[ -n ${PG_CONFIG:-} ]]; then
+    cc_reported=$("$PG_CONFIG" --version | sed -n 's/^PostgreSQL \([0-9]*\).*/\1/p')
+    if [[ -n ${PG_VERSION:-} && $PG_VERSION != "$cc_reported" ]]; then
+        echo "campaign_counters: PG_VERSION=$PG_VERSION but PG_CONFIG=$PG_CONFIG is PostgreSQL $cc_reported" >&2
+        exit 2
+    fi
+    PG_VERSION=$cc_reported
+else
+    PG_VERSION=${PG_VERSION:-15}
+    PG_CONFIG=$(cc_pg_config_of "$PG_VERSION") || exit 2
+    [[ -x $PG_CONFIG ]] || { echo "campaign_counters: $PG_CONFIG missing (run scripts/setup)" >&2; exit 2; }
+fi
+export PG_VERSION
+case $PG_VERSION in
+    15) cc_port_base=55430 CC_DATA_ROOT=/tmp/campaign_counters ;;
+    *) cc_port_base=$((56430 + 100 * (PG_VERSION - 18))) CC_DATA_ROOT=/tmp/campaign_counters/pg$PG_VERSION ;;
+esac
 PG_BIN=$("$PG_CONFIG" --bindir)
+# pg_regress is in $PGXS_DIR/src/test/regress, the isolation tester in $PGXS_DIR/src/test/isolation.
 PGXS_DIR=$(cd "$(dirname "$("$PG_CONFIG" --pgxs)")/../.." && pwd)
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-CC_PGDATA=${CC_PGDATA:-/tmp/campaign_counters/data}
-CC_PGPORT=${CC_PGPORT:-55432}
+if [[ -n ${CC_SUITE:-} ]]; then
+    CC_PGDATA=${CC_PGDATA:-$CC_DATA_ROOT/$CC_SUITE/data}
+else
+    CC_PGDATA=${CC_PGDATA:-$CC_DATA_ROOT/data}
+fi
+CC_PGPORT=${CC_PGPORT:-$((cc_port_base + ${CC_PORT_SLOT:-2}))}
 CC_SOCKDIR=${CC_SOCKDIR:-$(dirname "$CC_PGDATA")/socket-$CC_PGPORT}
 
 export PGHOST="$CC_SOCKDIR" PGPORT="$CC_PGPORT" PGUSER=postgres PGDATABASE=${PGDATABASE:-postgres}
@@ -17,7 +49,8 @@ as_postgres() {
     if [[ $(id -un) == postgres ]]; then env -u RUST_BACKTRACE "$@"; else sudo -u postgres -E env -u RUST_BACKTRACE PATH="$PATH" "$@"; fi
 }
 
-# Builds the extension in release mode and installs it into the PostgreSQL of $PG_CONFIG.
+# Builds the extension in release mode and installs it into the PostgreSQL of $PG_CONFIG (the
+# cargo features for its version are chosen by cargo-pgrx).
 cc_install() {
     (cd "$REPO_ROOT" && cargo pgrx install --release --pg-config "$PG_CONFIG" >/dev/null)
     # Releases before the current one, so upgrade tests can install them.
@@ -30,6 +63,7 @@ cc_install() {
 
 # Starts a fresh server (any earlier one in $CC_PGDATA is stopped and wiped). Extra arguments
 # are passed to postgres as -c settings, for example fsync=off.
+# shellcheck disable=SC2120 # the settings are optional
 cc_server_start() {
     cc_server_stop
     mkdir -p "$(dirname "$CC_PGDATA")" "$CC_SOCKDIR"
