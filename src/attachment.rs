@@ -542,17 +542,9 @@ fn load_attachment(recipients: pg_sys::Oid, campaigns: pg_sys::Oid) -> Result<At
         time_columns,
     } = validate(recipients, campaigns)?;
     let campaigns_name = qualified_name(campaigns)?;
-    let increments: Vec<String> = COUNTER_COLUMNS
-        .iter()
-        .enumerate()
-        .map(|(i, name)| {
-            let column = quote_ident(name);
-            format!("{column} = coalesce({column}, 0) + ${}", i + 2)
-        })
-        .collect();
     let query = format!(
         "UPDATE {campaigns_name} SET {} WHERE id = $1",
-        increments.join(", ")
+        counter_terms("{c} = coalesce({c}, 0) + {p}", ", ")
     );
     let mut argument_types = vec![PgOid::from(key_family.type_oid())];
     argument_types.extend([PgOid::from(pg_sys::INT8OID); 5]);
@@ -575,6 +567,21 @@ fn load_attachment(recipients: pg_sys::Oid, campaigns: pg_sys::Oid) -> Result<At
         add_to_counters,
         apply_plans: std::cell::OnceCell::new(),
     })
+}
+
+/// One SQL term per counter column, joined by `separator`: `{c}` in `template` is the quoted
+/// column, `{p}` its parameter ($2 to $6, after the campaign id in $1).
+pub fn counter_terms(template: &str, separator: &str) -> String {
+    COUNTER_COLUMNS
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            template
+                .replace("{c}", &quote_ident(name))
+                .replace("{p}", &format!("${}", i + 2))
+        })
+        .collect::<Vec<_>>()
+        .join(separator)
 }
 
 /// Which table of a pair a function was given.

@@ -5,9 +5,9 @@
 //! per campaign id orders the two (see `Attachment::write_deltas`), and the count is read in a
 //! snapshot taken after that lock, so no writer's change falls between them.
 
-use crate::attachment::{chosen_attachment, Attachment, KeyKind, Lookup};
-use crate::context::{as_role, quote_ident};
-use crate::counters::{recount, CampaignKey, COUNTER_COLUMNS};
+use crate::attachment::{chosen_attachment, counter_terms, Attachment, KeyKind, Lookup};
+use crate::context::as_role;
+use crate::counters::{recount, CampaignKey};
 use crate::error::{self, or_raise, Error};
 use crate::snapshot::select_text_in_latest_snapshot;
 use crate::status::Status;
@@ -65,21 +65,11 @@ pub fn count_new_campaigns(
         attachment.recipients_name,
         attachment.key_family.sql_type()
     );
-    let assignments = COUNTER_COLUMNS
-        .iter()
-        .enumerate()
-        .map(|(i, name)| format!("{} = ${}", quote_ident(name), i + 2))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let differs = COUNTER_COLUMNS
-        .iter()
-        .enumerate()
-        .map(|(i, name)| format!("{} IS DISTINCT FROM ${}", quote_ident(name), i + 2))
-        .collect::<Vec<_>>()
-        .join(" OR ");
     let set_counters = format!(
-        "UPDATE {} SET {assignments} WHERE id = $1 AND ({differs})",
-        attachment.campaigns_name
+        "UPDATE {} SET {} WHERE id = $1 AND ({})",
+        attachment.campaigns_name,
+        counter_terms("{c} = {p}", ", "),
+        counter_terms("{c} IS DISTINCT FROM {p}", " OR ")
     );
     Spi::connect_mut(|client| {
         for key in &keys {

@@ -1,6 +1,6 @@
 //! Recalc and verify: count every campaign's recipients with the trigger's rules, then repair (recalc) or report (verify) what differs.
 
-use crate::attachment::{chosen_attachment, Attachment, Lookup};
+use crate::attachment::{chosen_attachment, counter_terms, Attachment, Lookup};
 use crate::context::{as_role, pinned, quote_ident, require_owner, warning};
 use crate::counters::{recount, CampaignKey, COUNTER_COLUMNS};
 use crate::drift::{compare, Drift};
@@ -158,15 +158,10 @@ fn write_repairs(
     attachment: &Attachment,
     repairs: &[(CampaignKey, crate::counters::Counters)],
 ) -> Result<()> {
-    let assignments = COUNTER_COLUMNS
-        .iter()
-        .enumerate()
-        .map(|(i, name)| format!("{} = ${}", quote_ident(name), i + 2))
-        .collect::<Vec<_>>()
-        .join(", ");
     let query = format!(
-        "UPDATE {} SET {assignments} WHERE id = $1",
-        attachment.campaigns_name
+        "UPDATE {} SET {} WHERE id = $1",
+        attachment.campaigns_name,
+        counter_terms("{c} = {p}", ", ")
     );
     let mut types = vec![PgOid::from(attachment.key_family.type_oid())];
     types.extend([PgOid::from(pg_sys::INT8OID); 5]);
