@@ -378,17 +378,15 @@ impl TriggerTarget {
     /// # Safety
     /// `descriptor` must be a valid tuple descriptor.
     pub unsafe fn describes(&self, descriptor: pg_sys::TupleDesc) -> bool {
+        // SAFETY: per the caller, a valid descriptor that outlives this call; not released here.
+        let descriptor = unsafe { pgrx::PgTupleDesc::from_pg_unchecked(descriptor) };
         let matches = |column: &Column| {
-            // SAFETY: per the caller, a valid descriptor; the index is checked against natts.
-            unsafe {
-                let index = column.attnum as i32 - 1;
-                if index < 0 || index >= (*descriptor).natts {
-                    return false;
-                }
-                let attribute =
-                    (*descriptor).attrs.as_slice((*descriptor).natts as usize)[index as usize];
-                !attribute.attisdropped && attribute.atttypid == column.type_oid
-            }
+            usize::try_from(column.attnum - 1)
+                .ok()
+                .and_then(|index| descriptor.get(index))
+                .is_some_and(|attribute| {
+                    !attribute.attisdropped && attribute.atttypid == column.type_oid
+                })
         };
         matches(&self.campaign_id_column) && matches(&self.status_column)
     }
