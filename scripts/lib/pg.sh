@@ -1,14 +1,24 @@
-# Shared shell helpers: build and install the extension, and run a private PostgreSQL 15 as the
+# shellcheck shell=bash
+# Shared shell helpers: build and install the extension, and run a private PostgreSQL as the
 # postgres user (PostgreSQL refuses to run as root) in a data directory and on a port of its own.
-# Source it; set CC_PGDATA and CC_PGPORT first to choose the directory and port.
+# Source it; set CC_PGDATA and CC_PGPORT first to choose the directory and port, and PG_VERSION
+# (default 15) or PG_CONFIG to choose the PostgreSQL.
 
-PG_CONFIG=${PG_CONFIG:-/usr/bin/pg_config}
+PG_VERSION=${PG_VERSION:-15}
+# The system PostgreSQL 15 is /usr/bin/pg_config (as registered with pgrx); another version is
+# looked for where Debian installs it, unless PG_CONFIG says where it is.
+if [[ $PG_VERSION == 15 ]]; then PG_CONFIG=${PG_CONFIG:-/usr/bin/pg_config}
+else PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/$PG_VERSION/bin/pg_config}; fi
 PG_BIN=$("$PG_CONFIG" --bindir)
+# shellcheck disable=SC2034 # used by the scripts that source this file
 PGXS_DIR=$(cd "$(dirname "$("$PG_CONFIG" --pgxs)")/../.." && pwd)
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 CC_PGDATA=${CC_PGDATA:-/tmp/campaign_counters/data}
 CC_PGPORT=${CC_PGPORT:-55432}
 CC_SOCKDIR=${CC_SOCKDIR:-$(dirname "$CC_PGDATA")/socket-$CC_PGPORT}
+
+# The Python environment that scripts/setup makes (bench/requirements.txt).
+CC_VENV=${CC_VENV:-/opt/campaign_counters/venv}
 
 export PGHOST="$CC_SOCKDIR" PGPORT="$CC_PGPORT" PGUSER=postgres PGDATABASE=${PGDATABASE:-postgres}
 
