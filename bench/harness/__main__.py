@@ -4,7 +4,6 @@ import argparse
 import dataclasses
 import os
 import shutil
-import subprocess
 import time
 from pathlib import Path
 
@@ -77,6 +76,7 @@ def arguments() -> argparse.Namespace:
 
 
 def machine() -> dict:
+    """The machine, and the build of the extension that is measured."""
     cpu = next(
         line.split(": ", 1)[1]
         for line in Path("/proc/cpuinfo").read_text().splitlines()
@@ -85,13 +85,8 @@ def machine() -> dict:
     kb = int(
         next(line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal:"))
     )
-    commit = subprocess.run(
-        ["git", "-C", str(server.REPO_ROOT), "describe", "--always", "--dirty"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
-    return {"nproc": os.cpu_count(), "cpu": cpu, "memory": f"{kb / 1048576:.1f} GiB", "commit": commit}
+    build = server.pg_sh("cc_build_id", capture=True)
+    return {"nproc": os.cpu_count(), "cpu": cpu, "memory": f"{kb / 1048576:.1f} GiB", "commit": build}
 
 
 def measure(args: argparse.Namespace) -> None:

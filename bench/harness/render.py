@@ -516,7 +516,7 @@ that keep counters with a recount comparison; `none` keeps none).
             title
             + f"""From the samples that the last full `scripts/soak` run wrote (`bench/results/soak.json`: {k["started"]},
 build `{k["commit"]}`). {k["clients"]} pgbench clients, {k["events"]:,} transactions each, mixing the scripts of
-`tests/soak` with the weights {k["weights"]} over {k["hot"]} hot campaigns ({k["hot_size"]:,} recipient slots
+`tests/soak` with the weights `{k["weights"]}` over {k["hot"]} hot campaigns ({k["hot_size"]:,} recipient slots
 each) and {k["cold"]} cold ones ({k["cold_size"]:,} each).
 
 {table(["", ""], rows)}"""

@@ -20,10 +20,12 @@ REFERENCE_SCHEMA = REPO_ROOT / "tests/fixtures/reference_schema.sql"
 CLIENT_ENV = {**os.environ, "PGOPTIONS": f"{os.environ.get('PGOPTIONS', '')} -c client_min_messages=warning"}
 
 
-def pg_sh(function: str, *args: str) -> None:
-    """Runs one function of scripts/lib/pg.sh (cc_install, cc_server_start, cc_server_stop)."""
+def pg_sh(function: str, *args: str, capture: bool = False) -> str | None:
+    """Runs one function of scripts/lib/pg.sh (cc_install, cc_server_start, ...); its output if captured."""
     script = 'source "$0" && "$@"'
-    subprocess.run(["bash", "-c", script, str(REPO_ROOT / "scripts/lib/pg.sh"), function, *args], check=True)
+    command = ["bash", "-c", script, str(REPO_ROOT / "scripts/lib/pg.sh"), function, *args]
+    done = subprocess.run(command, check=True, stdout=subprocess.PIPE if capture else None, text=True)
+    return done.stdout.strip() if capture else None
 
 
 def connect(search_path: str | None = None, options: str = "", **kwargs) -> psycopg.Connection:
