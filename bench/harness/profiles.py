@@ -48,37 +48,32 @@ class Profile:
         return self.recipients // 10
 
     def scenarios(self) -> list["Scenario"]:
-        c = self.clients
+        c, everyone = self.clients, self.recipients
         return [
-            Scenario("spread1", 1, 1, self.recipients, "", "1 client, spread over all campaigns"),
+            Scenario("spread1", clients=1, hi=everyone, label="1 client, spread over all campaigns"),
             Scenario(
                 f"spread{c}",
-                c,
-                1,
-                self.recipients,
-                "",
-                f"{c} clients, spread over all campaigns",
+                clients=c,
+                hi=everyone,
+                label=f"{c} clients, spread over all campaigns",
                 fillfactor_too=True,
                 index_too=True,
             ),
             Scenario(
                 f"hot{c}",
-                c,
-                1,
-                self.per_campaign,
-                "",
-                f"{c} clients, all on one hot campaign",
+                clients=c,
+                hi=self.per_campaign,
+                label=f"{c} clients, all on one hot campaign",
                 fillfactor_too=True,
             ),
             # Not in issue 5: without waiting for WAL flushes, it shows the CPU cost per
             # transaction of each way of keeping counters.
             Scenario(
                 "async1",
-                1,
-                1,
-                self.recipients,
-                "-c synchronous_commit=off",
-                "1 client, spread, `synchronous_commit = off` (CPU cost, not in issue 5)",
+                clients=1,
+                hi=everyone,
+                options="-c synchronous_commit=off",
+                label="1 client, spread, `synchronous_commit = off` (CPU cost, not in issue 5)",
                 index_too=True,
                 has_targets=False,
             ),
@@ -91,10 +86,10 @@ class Scenario:
 
     name: str
     clients: int
-    lo: int
     hi: int
-    options: str  # extra PGOPTIONS of the pgbench run
     label: str
+    lo: int = 1
+    options: str = ""  # extra PGOPTIONS of the pgbench run
     fillfactor_too: bool = False  # floor and campaign_counters also run at fillfactor 10
     index_too: bool = False  # floor also runs with enable_seqscan = off (floor_idx)
     has_targets: bool = True  # judged against the targets of issue 5

@@ -28,11 +28,11 @@ def pg_sh(function: str, *args: str, capture: bool = False) -> str | None:
     return done.stdout.strip() if capture else None
 
 
-def connect(search_path: str | None = None, options: str = "", **kwargs) -> psycopg.Connection:
+def connect(search_path: str | None = None, options: str = "") -> psycopg.Connection:
     """A new session (a fresh backend, as each psql call of the timed steps had), autocommit."""
     if search_path:
         options += f" -c search_path={search_path},public"
-    return psycopg.connect(autocommit=True, options=options.strip(), **kwargs)
+    return psycopg.connect(autocommit=True, options=options.strip())
 
 
 def query(sql: str, search_path: str | None = None):
