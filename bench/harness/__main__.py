@@ -141,6 +141,8 @@ def main() -> None:
     args = arguments()
     if not args.render:
         measure(args)
+    elif not (args.results / "run.json").exists():
+        raise SystemExit(f"bench: no samples in {args.results}; run scripts/bench without --render first")
     results = args.results.resolve()
     name = results.relative_to(server.REPO_ROOT) if results.is_relative_to(server.REPO_ROOT) else results
     render.write(args.results, SOAK_SAMPLES, args.output, f"{name}/")
