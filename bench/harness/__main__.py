@@ -129,6 +129,7 @@ def measure(args: argparse.Namespace) -> None:
         }
         for section in SECTIONS:
             if section in args.sections:
+                samples.add("load", server.loadavg(), workload=section)
                 workloads[section]()
         run.update(load_end=server.loadavg(), elapsed_seconds=round(time.monotonic() - started))
         samples.save_run()

@@ -134,6 +134,9 @@ development). The peers are `bench/peers/` (copies of the reference PL/pgSQL tri
             ["settings", r["settings"]],
             ["load average (1/5/15 min) at start / end", f"{r['load_start']} / {r.get('load_end', '-')}"],
         ]
+        before = [f"{r['workload']}: {r['value']}" for r in self.s.records if r["kind"] == "load"]
+        if before:
+            rows.append(["load average before each workload", "; ".join(before)])
         return f"""## Machine and server
 
 {table(["", ""], rows)}
