@@ -1,5 +1,5 @@
 -- Helpers for scripts/bench, in a schema of their own. Loaded once into the benchmark database,
--- after the application's tables (bench/schema.sql), the two peers (bench/peers/) and
+-- after the application's tables (tests/fixtures/reference_schema.sql), the two peers (bench/peers/) and
 -- CREATE EXTENSION campaign_counters.
 CREATE SCHEMA bench;
 

@@ -42,6 +42,19 @@ fi
 CC_PGPORT=${CC_PGPORT:-$((cc_port_base + ${CC_PORT_SLOT:-2}))}
 CC_SOCKDIR=${CC_SOCKDIR:-$(dirname "$CC_PGDATA")/socket-$CC_PGPORT}
 
+# The Python environment that scripts/setup makes (bench/requirements.txt).
+CC_VENV=${CC_VENV:-/opt/campaign_counters/venv}
+
+# The Python environment that scripts/setup makes (the receiver's and the benchmark's pinned requirements).
+CC_VENV=${CC_VENV:-/opt/campaign_counters/venv}
+
+# The commit the extension is built from, with -dirty when its sources have uncommitted changes.
+cc_build_id() {
+    local dirty=""
+    git -C "$REPO_ROOT" diff --quiet HEAD -- src sql Cargo.toml Cargo.lock || dirty=-dirty
+    echo "$(git -C "$REPO_ROOT" rev-parse --short HEAD)$dirty"
+}
+
 export PGHOST="$CC_SOCKDIR" PGPORT="$CC_PGPORT" PGUSER=postgres PGDATABASE=${PGDATABASE:-postgres}
 
 as_postgres() {
@@ -59,6 +72,13 @@ cc_install() {
         [[ -e $release ]] && install -m 644 "$release" "$("$PG_CONFIG" --sharedir)/extension/"
     done
     return 0
+}
+
+# The commit the extension is built from, with -dirty when its sources have uncommitted changes.
+cc_build_id() {
+    local dirty=""
+    git -C "$REPO_ROOT" diff --quiet HEAD -- src sql Cargo.toml Cargo.lock || dirty=-dirty
+    echo "$(git -C "$REPO_ROOT" rev-parse --short HEAD)$dirty"
 }
 
 # Starts a fresh server (any earlier one in $CC_PGDATA is stopped and wiped). Extra arguments
