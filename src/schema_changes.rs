@@ -103,10 +103,10 @@ pub fn record_signature(recipients: pg_sys::Oid, campaigns: pg_sys::Oid) -> Resu
     })
 }
 
-/// Adds (`sign` 1) or removes (`sign` -1) the rows of one leaf table to or from the counters. The
+/// Adds the rows of one leaf table (a partition that joined) to the counters. The
 /// DDL holds a lock on the leaf that keeps writers out, and the count is read in a snapshot taken
 /// now: in REPEATABLE READ the transaction's snapshot may predate writers the DDL waited for.
-fn count_leaf(attachment: &Attachment, leaf: pg_sys::Oid, sign: i64) -> Result<()> {
+fn count_leaf(attachment: &Attachment, leaf: pg_sys::Oid) -> Result<()> {
     let query = format!(
         "SELECT campaign_id::text, status::text, count(*) FROM ONLY {} WHERE $1 GROUP BY 1, 2",
         crate::context::qualified_name(leaf)?
@@ -123,7 +123,7 @@ fn count_leaf(attachment: &Attachment, leaf: pg_sys::Oid, sign: i64) -> Result<(
             Some((key, status, number))
         })();
         if let Some((key, status, number)) = parsed {
-            deltas.count_row(key, status, sign * number);
+            deltas.count_row(key, status, number);
         }
     }
     as_role(attachment.campaigns_owner, || {
@@ -160,16 +160,18 @@ fn follow_attachment(
     })?;
     let tree = partitions(recipients)?;
     let in_tree: HashSet<pg_sys::Oid> = tree.iter().map(|(relation, _)| *relation).collect();
+    // A detached partition's rows are taken out by a recount of what is left, not by subtracting
+    // them: after the first phase of DETACH ... CONCURRENTLY, recounts (a recalc, a new campaign
+    // row) already leave the partition out, and a subtraction would take its rows out twice.
+    let mut detached = false;
     for gone in recorded.difference(&in_tree) {
         let exists = Spi::get_one_with_args::<bool>(
             "SELECT relkind = 'r' FROM pg_catalog.pg_class WHERE oid = $1",
             &[(*gone).into()],
         )?;
-        if let Some(leaf) = exists {
+        if exists.is_some() {
             drop_recipient_triggers(*gone)?;
-            if leaf {
-                count_leaf(&attachment, *gone, -1)?;
-            }
+            detached = true;
         }
         as_extension_owner(|| {
             Spi::run_with_args(
@@ -201,12 +203,12 @@ fn follow_attachment(
         record_partition(recipients, *joined)?;
         if *leaf {
             require_known_statuses(*joined).map_err(cannot_follow)?;
-            count_leaf(&attachment, *joined, 1)?;
+            count_leaf(&attachment, *joined)?;
         }
     }
     let now = current_signature(recipients, campaigns)?;
     let before = stored.as_deref().and_then(Signature::decode);
-    if before.is_none_or(|before| before.changed_for_kept_relations(&now)) {
+    if detached || before.is_none_or(|before| before.changed_for_kept_relations(&now)) {
         require_known_statuses(recipients).map_err(cannot_follow)?;
         repair(&attachment, None, Acting::AsOwners)?;
     }
