@@ -369,6 +369,7 @@ pub struct TriggerTarget {
     pub campaign_id_column: Column,
     pub campaign_id_kind: KeyKind,
     pub status_column: Column,
+    pub message_id_column: Column,
 }
 
 impl TriggerTarget {
@@ -519,6 +520,7 @@ pub fn trigger_target(relation: pg_sys::Oid) -> Result<Rc<TriggerTarget>> {
         campaign_id_column,
         campaign_id_kind,
         status_column: required("status")?,
+        message_id_column: required("whatsapp_message_id")?,
         attachment,
     });
     TARGETS.with_borrow_mut(|targets| targets.insert(relation, target.clone()));

@@ -205,6 +205,22 @@ fn current_target(
     .hint("Detach the table with campaign_counters.detach() and attach it again."))
 }
 
+/// Whether the statement's new rows may carry message ids they did not have: an INSERT, or an
+/// UPDATE that sets whatsapp_message_id (the only writes parked events can be waiting for). A
+/// status update, the hot path, skips the parked-event lookup.
+fn gives_message_ids(data: &pg_sys::TriggerData, target: &TriggerTarget) -> bool {
+    if data.tg_newtable.is_null() {
+        return false;
+    }
+    if data.tg_event & pg_sys::TRIGGER_EVENT_OPMASK != pg_sys::TRIGGER_EVENT_UPDATE {
+        return true;
+    }
+    let member =
+        target.message_id_column.attnum as i32 - pg_sys::FirstLowInvalidHeapAttributeNumber;
+    // SAFETY: tg_updatedcols is null or the UPDATE's target-column bitmapset, valid for the call.
+    data.tg_updatedcols.is_null() || unsafe { pg_sys::bms_is_member(member, data.tg_updatedcols) }
+}
+
 fn count_statement(trigger: &PgTrigger<'_>) -> error::Result<()> {
     let data = trigger.trigger_data();
     // SAFETY: PostgreSQL passes a valid relation for the whole trigger call.
@@ -230,7 +246,7 @@ fn count_statement(trigger: &PgTrigger<'_>) -> error::Result<()> {
         }
     }
 
-    if !data.tg_newtable.is_null() && apply::any_parked(attachment.recipients)? {
+    if gives_message_ids(data, &target) && apply::any_parked(attachment.recipients)? {
         let deferral = Deferral::begin(attachment.recipients);
         let trigger_data = std::ptr::from_ref(data).cast_mut();
         apply::absorb_parked_for_new_rows(attachment, trigger_data)?;
