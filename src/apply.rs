@@ -295,10 +295,6 @@ fn apply_parked_events(recipients: Option<pg_sys::Oid>) -> i64 {
 /// Applies the parked events of `attachment` whose id a recipient has now, in batches in id
 /// order; returns how many.
 fn sweep(attachment: &Attachment) -> Result<i64> {
-    let find_arrived = format!(
-        "SELECT DISTINCT whatsapp_message_id::text FROM {} WHERE whatsapp_message_id = ANY($1)",
-        attachment.recipients_name
-    );
     let mut after = String::new();
     let mut applied = 0i64;
     loop {
@@ -323,7 +319,8 @@ fn sweep(attachment: &Attachment) -> Result<i64> {
         let full_batch = parked.len() as i64 == PARKED_BATCH;
         let arrived: Vec<String> = Spi::connect(|client| {
             let mut ids = Vec::new();
-            for row in client.select(find_arrived.as_str(), None, &[parked.into()])? {
+            let plans = attachment.apply_plans(client)?;
+            for row in client.select(&plans.find_ids, None, &[parked.into()])? {
                 ids.extend(row.get::<String>(1)?);
             }
             Ok::<_, Error>(ids)
