@@ -9,8 +9,7 @@ use crate::attachment::{chosen_attachment, counter_terms, Attachment, KeyKind, L
 use crate::context::as_role;
 use crate::counters::{recount, CampaignKey};
 use crate::error::{self, or_raise, Error};
-use crate::snapshot::select_text_in_latest_snapshot;
-use crate::status::Status;
+use crate::snapshot::{select_text_in_latest_snapshot, text_group};
 use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
 use pgrx::{pg_sys, PgOid, PgSqlErrorCode};
@@ -76,14 +75,11 @@ pub fn count_new_campaigns(
             attachment.lock_campaign_id(client, key, true)?;
         }
         let rows = as_role(attachment.recipients_owner, || {
-            select_text_in_latest_snapshot(&count, attachment.key_family.array_datum(&keys))
+            select_text_in_latest_snapshot(&count, &[attachment.key_family.array_datum(&keys)])
         })?;
-        let groups = rows.into_iter().filter_map(|row| {
-            let key = attachment.key_family.parse(row.first()?.as_deref()?)?;
-            let status = Status::parse(row.get(1)?.as_deref()?.as_bytes())?;
-            let number = row.get(2)?.as_deref()?.parse().ok()?;
-            Some((key, status, number))
-        });
+        let groups = rows
+            .iter()
+            .filter_map(|row| text_group(attachment.key_family, row));
         let actual = recount(groups);
         let mut types = vec![PgOid::from(attachment.key_family.type_oid())];
         types.extend([PgOid::from(pg_sys::INT8OID); 5]);

@@ -8,8 +8,7 @@ use crate::context::{as_extension_owner, as_role, pinned};
 use crate::counters::{CampaignDeltas, CampaignKey};
 use crate::error::{or_raise, Error, Result};
 use crate::recalc::{repair, Acting};
-use crate::snapshot::select_text_in_latest_snapshot;
-use crate::status::Status;
+use crate::snapshot::{select_text_in_latest_snapshot, text_group};
 use crate::validation::{require_known_statuses, validate};
 use pgrx::pg_sys;
 use pgrx::prelude::*;
@@ -108,23 +107,18 @@ pub fn record_signature(recipients: pg_sys::Oid, campaigns: pg_sys::Oid) -> Resu
 /// now: in REPEATABLE READ the transaction's snapshot may predate writers the DDL waited for.
 fn count_leaf(attachment: &Attachment, leaf: pg_sys::Oid) -> Result<()> {
     let query = format!(
-        "SELECT campaign_id::text, status::text, count(*) FROM ONLY {} WHERE $1 GROUP BY 1, 2",
+        "SELECT campaign_id::text, status::text, count(*) FROM ONLY {} GROUP BY 1, 2",
         crate::context::qualified_name(leaf)?
     );
     let rows = as_role(attachment.recipients_owner, || {
-        Spi::connect(|_| select_text_in_latest_snapshot(&query, true.into()))
+        Spi::connect(|_| select_text_in_latest_snapshot(&query, &[]))
     })?;
     let mut deltas = CampaignDeltas::<CampaignKey>::default();
-    for row in rows {
-        let parsed = (|| {
-            let key = attachment.key_family.parse(row.first()?.as_deref()?)?;
-            let status = Status::parse(row.get(1)?.as_deref()?.as_bytes())?;
-            let number: i64 = row.get(2)?.as_deref()?.parse().ok()?;
-            Some((key, status, number))
-        })();
-        if let Some((key, status, number)) = parsed {
-            deltas.count_row(key, status, number);
-        }
+    for (key, status, number) in rows
+        .iter()
+        .filter_map(|row| text_group(attachment.key_family, row))
+    {
+        deltas.count_row(key, status, number);
     }
     as_role(attachment.campaigns_owner, || {
         attachment.write_deltas(deltas.nonzero())

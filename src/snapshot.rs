@@ -1,16 +1,28 @@
 //! Reads in the newest committed state rather than the transaction's snapshot: what a REPEATABLE READ transaction cannot see, but must know about to stay exact.
 
+use crate::attachment::KeyFamily;
+use crate::counters::CampaignKey;
 use crate::error::Result;
+use crate::status::Status;
 use pgrx::datum::DatumWithOid;
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 use std::ffi::{CStr, CString};
 
-/// Runs a read-only `query` with one argument under a snapshot taken now, and returns its rows
-/// with every column as text (NULL as None). Must run inside an SPI connection.
+/// One (campaign, status, recipients) group of a count query read as text
+/// (`campaign_id::text, status::text, count(*)`); rows whose status counts nowhere are skipped.
+pub fn text_group(family: KeyFamily, row: &[Option<String>]) -> Option<(CampaignKey, Status, i64)> {
+    let key = family.parse(row.first()?.as_deref()?)?;
+    let status = Status::parse(row.get(1)?.as_deref()?.as_bytes())?;
+    let number = row.get(2)?.as_deref()?.parse().ok()?;
+    Some((key, status, number))
+}
+
+/// Runs a read-only `query` under a snapshot taken now, and returns its rows with every column as
+/// text (NULL as None). Must run inside an SPI connection.
 pub fn select_text_in_latest_snapshot(
     query: &str,
-    argument: DatumWithOid<'_>,
+    arguments: &[DatumWithOid<'_>],
 ) -> Result<Vec<Vec<Option<String>>>> {
     let query = CString::new(query).map_err(|_| {
         crate::error::Error::new(
@@ -18,11 +30,19 @@ pub fn select_text_in_latest_snapshot(
             "query text holds a NUL byte",
         )
     })?;
-    let mut argument_type = argument.oid();
-    let (mut value, null) = match argument.datum() {
-        Some(datum) => (datum.sans_lifetime(), b' ' as std::ffi::c_char),
-        None => (pg_sys::Datum::from(0), b'n' as std::ffi::c_char),
-    };
+    let mut types: Vec<pg_sys::Oid> = arguments.iter().map(DatumWithOid::oid).collect();
+    let mut values: Vec<pg_sys::Datum> = arguments
+        .iter()
+        .map(|argument| {
+            argument
+                .datum()
+                .map_or(pg_sys::Datum::from(0), |d| d.sans_lifetime())
+        })
+        .collect();
+    let nulls: Vec<std::ffi::c_char> = arguments
+        .iter()
+        .map(|argument| if argument.datum().is_some() { b' ' } else { b'n' } as std::ffi::c_char)
+        .collect();
     let mut rows = Vec::new();
     // SAFETY: the snapshot pushed here is popped before returning (an ERROR in between aborts
     // the transaction, which resets the active snapshot stack); read_only = true makes SPI run
@@ -32,10 +52,10 @@ pub fn select_text_in_latest_snapshot(
         pg_sys::PushActiveSnapshot(pg_sys::GetLatestSnapshot());
         let status = pg_sys::SPI_execute_with_args(
             query.as_ptr(),
-            1,
-            &mut argument_type,
-            &mut value,
-            &null,
+            arguments.len() as i32,
+            types.as_mut_ptr(),
+            values.as_mut_ptr(),
+            nulls.as_ptr(),
             true,
             0,
         );
@@ -63,5 +83,5 @@ pub fn select_text_in_latest_snapshot(
 
 /// Whether `query` (one argument) returns a row in a snapshot taken now.
 pub fn exists_in_latest_snapshot(query: &str, argument: DatumWithOid<'_>) -> Result<bool> {
-    Spi::connect(|_| Ok(!select_text_in_latest_snapshot(query, argument)?.is_empty()))
+    Spi::connect(|_| Ok(!select_text_in_latest_snapshot(query, &[argument])?.is_empty()))
 }
