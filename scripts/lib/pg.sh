@@ -9,7 +9,8 @@
 #   15: data under /tmp/campaign_counters/<suite>,      ports 55430 + slot
 #   18: data under /tmp/campaign_counters/pg18/<suite>, ports 56430 + slot
 # Source it; a suite sets CC_SUITE (its directory name) and CC_PORT_SLOT (0-69) first, or
-# CC_PGDATA and CC_PGPORT to choose the directory and port outright.
+# CC_PGDATA and CC_PGPORT to choose the directory and port outright. CC_DATA_ROOT and
+# CC_PORT_BASE move all of one checkout's servers elsewhere.
 
 # shellcheck source=versions.sh
 source "$(dirname "${BASH_SOURCE[0]}")/versions.sh"
@@ -27,9 +28,12 @@ else
 fi
 export PG_VERSION
 case $PG_VERSION in
-    15) cc_port_base=55430 CC_DATA_ROOT=/tmp/campaign_counters ;;
-    *) cc_port_base=$((56430 + 100 * (PG_VERSION - 18))) CC_DATA_ROOT=/tmp/campaign_counters/pg$PG_VERSION ;;
+    15) cc_port_base=55430 cc_data_root=/tmp/campaign_counters ;;
+    *) cc_port_base=$((56430 + 100 * (PG_VERSION - 18))) cc_data_root=/tmp/campaign_counters/pg$PG_VERSION ;;
 esac
+# Two checkouts testing at once (a private PostgreSQL copy each) set both apart.
+cc_port_base=${CC_PORT_BASE:-$cc_port_base}
+CC_DATA_ROOT=${CC_DATA_ROOT:-$cc_data_root}
 PG_BIN=$("$PG_CONFIG" --bindir)
 # pg_regress is in $PGXS_DIR/src/test/regress, the isolation tester in $PGXS_DIR/src/test/isolation.
 PGXS_DIR=$(cd "$(dirname "$("$PG_CONFIG" --pgxs)")/../.." && pwd)
@@ -41,9 +45,6 @@ else
 fi
 CC_PGPORT=${CC_PGPORT:-$((cc_port_base + ${CC_PORT_SLOT:-2}))}
 CC_SOCKDIR=${CC_SOCKDIR:-$(dirname "$CC_PGDATA")/socket-$CC_PGPORT}
-
-# The Python environment that scripts/setup makes (bench/requirements.txt).
-CC_VENV=${CC_VENV:-/opt/campaign_counters/venv}
 
 # The Python environment that scripts/setup makes (the receiver's and the benchmark's pinned requirements).
 CC_VENV=${CC_VENV:-/opt/campaign_counters/venv}
