@@ -1,12 +1,13 @@
 //! campaign_counters: PostgreSQL keeps WhatsApp campaign counters exact.
 //!
-//! Pure rules (`status`, `counters`, `batch`, `drift`, `webhook`) carry no pgrx and are tested
+//! Pure rules (`status`, `counters`, `batch`, `drift`, `mode`, `webhook`) carry no pgrx and are tested
 //! with plain `cargo test`; the other modules are the database side, thin around them.
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 pub mod batch;
 pub mod counters;
 pub mod drift;
+pub mod mode;
 pub mod status;
 pub mod webhook;
 
@@ -16,6 +17,7 @@ mod attachment;
 mod context;
 mod error;
 mod new_campaigns;
+mod pending;
 mod recalc;
 mod schema_changes;
 mod snapshot;
@@ -31,9 +33,14 @@ pgrx::extension_sql_file!(
     requires = ["tables"]
 );
 pgrx::extension_sql_file!(
+    "../sql/deferred.sql",
+    name = "deferred",
+    requires = ["functions"]
+);
+pgrx::extension_sql_file!(
     "../sql/funnel.sql",
     name = "funnel",
-    requires = ["functions"]
+    requires = ["deferred"]
 );
 pgrx::extension_sql_file!(
     "../sql/event_triggers.sql",
