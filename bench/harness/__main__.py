@@ -13,7 +13,8 @@ from .samples import Samples
 from .workloads import bulk, memory, recalc, single_row, webhook
 
 BENCH_DIR = server.PGDATA.parent
-SOAK_SAMPLES = server.REPO_ROOT / "bench/results/soak.json"
+# soak.json, receiver.json, ingest.jsonl: the samples of the scripts that measure on their own.
+OWN_SCRIPTS_SAMPLES = server.REPO_ROOT / "bench/results"
 SECTIONS = ("1", "2", "3", "5", "4")  # the order of the workloads (memory before the big recount)
 
 
@@ -146,7 +147,7 @@ def main() -> None:
         raise SystemExit(f"bench: no samples in {args.results}; run scripts/bench without --render first")
     results = args.results.resolve()
     name = results.relative_to(server.REPO_ROOT) if results.is_relative_to(server.REPO_ROOT) else results
-    render.write(args.results, SOAK_SAMPLES, args.output, f"{name}/")
+    render.write(args.results, OWN_SCRIPTS_SAMPLES, args.output, f"{name}/")
     log.info(f"report: {args.output}")
 
 
