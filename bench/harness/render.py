@@ -4,7 +4,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import ingest_report, receiver_report
+from . import deferred_report, ingest_report, receiver_report
 from .markdown import mb, num, secs, table, times
 from .profiles import Profile, from_record
 from .samples import Samples
@@ -62,13 +62,14 @@ class Report:
             self.webhook_section(),
             self.recalc_section(),
             self.memory_section(),
+            deferred_report.section(self.s, self.p, self.judge),
             self.correctness(),
             self.target_section(),
             self.soak_section(),
             receiver_report.section(self.own.receiver),
             ingest_report.section(self.own.ingest),
         ]
-        return "\n\n".join(parts) + "\n"
+        return "\n\n".join(part for part in parts if part is not None) + "\n"
 
     def header(self) -> str:
         r, p = self.run, self.p
