@@ -86,14 +86,14 @@ class Profile:
                 label=f"{c} clients, all on one hot campaign",
                 fillfactor_too=True,
             ),
-            # Not in issue 5: without waiting for WAL flushes, it shows the CPU cost per
+            # Not a target: without waiting for WAL flushes, it shows the CPU cost per
             # transaction of each way of keeping counters.
             Scenario(
                 "async1",
                 clients=1,
                 hi=everyone,
                 options="-c synchronous_commit=off",
-                label="1 client, spread, `synchronous_commit = off` (CPU cost, not in issue 5)",
+                label="1 client, spread, `synchronous_commit = off` (CPU cost, not a target)",
                 index_too=True,
                 has_targets=False,
             ),
@@ -112,7 +112,7 @@ class Scenario:
     options: str = ""  # extra PGOPTIONS of the pgbench run
     fillfactor_too: bool = False  # floor and campaign_counters also run at fillfactor 10
     index_too: bool = False  # floor also runs with enable_seqscan = off (floor_idx)
-    has_targets: bool = True  # judged against the targets of issue 5
+    has_targets: bool = True  # judged against the targets (section Targets of the report)
     variants: tuple[str, ...] = ("none", "floor", "row", "statement", "campaign_counters")
 
     def slots(self) -> list[tuple[str, int]]:

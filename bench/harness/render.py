@@ -468,10 +468,10 @@ that keep counters with a recount comparison; `none` keeps none).
 {table(["after", "variant", "result"], rows)}"""
 
     def target_section(self) -> str:
-        return "## Targets (issue 5)\n\n" + table(["target", ""], [list(t) for t in self.targets])
+        return "## Targets\n\n" + table(["target", ""], [list(t) for t in self.targets])
 
     def soak_section(self) -> str:
-        title = "## Soak (`scripts/soak`, issue 4)\n\n"
+        title = "## Soak (`scripts/soak`)\n\n"
         k = self.own.soak
         if k is None:
             return (
