@@ -242,7 +242,12 @@ fn detach_pair(recipients: Option<pg_sys::Oid>) -> Result<()> {
         drop_triggers(recipients, Some(campaigns))?;
         let partitions = schema_follows_ddl()?.then_some("partitions");
         as_extension_owner(|| {
-            for table in ["attachments", "parked_events", "recipient_failures"]
+            for table in [
+                "attachments",
+                "parked_events",
+                "recipient_failures",
+                "message_pricing",
+            ]
                 .into_iter()
                 .chain(partitions)
             {

@@ -1,12 +1,13 @@
 //! campaign_counters: PostgreSQL keeps WhatsApp campaign counters exact.
 //!
-//! Pure rules (`status`, `counters`, `batch`, `drift`, `webhook`) carry no pgrx and are tested
+//! Pure rules (`status`, `counters`, `batch`, `drift`, `webhook`, `pricing`) carry no pgrx and are tested
 //! with plain `cargo test`; the other modules are the database side, thin around them.
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 pub mod batch;
 pub mod counters;
 pub mod drift;
+pub mod pricing;
 pub mod status;
 pub mod webhook;
 
@@ -14,6 +15,7 @@ mod apply;
 mod attach;
 mod attachment;
 mod context;
+mod costs;
 mod error;
 mod new_campaigns;
 mod recalc;
@@ -35,6 +37,7 @@ pgrx::extension_sql_file!(
     name = "funnel",
     requires = ["functions"]
 );
+pgrx::extension_sql_file!("../sql/costs.sql", name = "costs", requires = ["tables"]);
 pgrx::extension_sql_file!(
     "../sql/event_triggers.sql",
     name = "event_triggers",
