@@ -241,15 +241,12 @@ fn detach_pair(recipients: Option<pg_sys::Oid>) -> Result<()> {
         require_owner(recipients, "detach it")?;
         drop_triggers(recipients, Some(campaigns))?;
         let partitions = schema_follows_ddl()?.then_some("partitions");
+        let pricing = crate::costs::schema_keeps_pricing()?.then_some("message_pricing");
         as_extension_owner(|| {
-            for table in [
-                "attachments",
-                "parked_events",
-                "recipient_failures",
-                "message_pricing",
-            ]
+            for table in ["attachments", "parked_events", "recipient_failures"]
                 .into_iter()
                 .chain(partitions)
+                .chain(pricing)
             {
                 Spi::run_with_args(
                     &format!(

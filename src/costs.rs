@@ -10,6 +10,16 @@ use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
 use pgrx::{pg_sys, PgSqlErrorCode};
 
+/// Whether the extension's schema has the pricing table: until `ALTER EXTENSION campaign_counters
+/// UPDATE` brings an older schema to 0.3.0, this library runs against one without it, and
+/// pricing is not recorded.
+pub fn schema_keeps_pricing() -> Result<bool> {
+    Ok(Spi::get_one::<bool>(
+        "SELECT pg_catalog.to_regclass('campaign_counters.message_pricing') IS NOT NULL",
+    )?
+    .unwrap_or(false))
+}
+
 /// Stores the pricing of the message ids in `priced` (status order) that have none yet: the
 /// first status carrying pricing wins, in this batch and across batches, so retries and
 /// duplicates never count a message twice. Ids no recipient has yet are priced too; the
@@ -19,7 +29,7 @@ pub fn record_pricing<'a>(
     priced: impl IntoIterator<Item = (&'a str, &'a Pricing, PgTimestamp)>,
 ) -> Result<()> {
     let first = first_per_message(priced);
-    if first.is_empty() {
+    if first.is_empty() || !schema_keeps_pricing()? {
         return Ok(());
     }
     let text = |pick: fn(&Pricing) -> &Option<String>| -> DatumWithOid<'static> {

@@ -83,16 +83,27 @@ mod tests {
     #[test]
     fn cbp_and_pmp_pricing_are_read_as_sent() {
         assert_eq!(
-            of(json!({"pricing": {"billable": true, "pricing_model": "CBP", "category": "service"}})),
+            of(
+                json!({"pricing": {"billable": true, "pricing_model": "CBP", "category": "service"}})
+            ),
             Some(priced("CBP", "service", None, true))
         );
         assert_eq!(
-            of(json!({"pricing": {"billable": true, "pricing_model": "PMP", "type": "regular", "category": "marketing"}})),
+            of(
+                json!({"pricing": {"billable": true, "pricing_model": "PMP", "type": "regular", "category": "marketing"}})
+            ),
             Some(priced("PMP", "marketing", Some("regular"), true))
         );
         assert_eq!(
-            of(json!({"pricing": {"billable": false, "pricing_model": "PMP", "type": "free_customer_service", "category": "service"}})),
-            Some(priced("PMP", "service", Some("free_customer_service"), false))
+            of(
+                json!({"pricing": {"billable": false, "pricing_model": "PMP", "type": "free_customer_service", "category": "service"}})
+            ),
+            Some(priced(
+                "PMP",
+                "service",
+                Some("free_customer_service"),
+                false
+            ))
         );
     }
 

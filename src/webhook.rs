@@ -700,11 +700,7 @@ mod tests {
                             pricing_type: text("pricing_type"),
                             billable: want["billable"].as_bool(),
                         };
-                        assert_eq!(
-                            pricing.clone().unwrap_or_default(),
-                            want_pricing,
-                            "{file}"
-                        );
+                        assert_eq!(pricing.clone().unwrap_or_default(), want_pricing, "{file}");
                         let codes: Vec<i64> = failures
                             .iter()
                             .filter_map(|f| f.code.map(i64::from))
