@@ -64,13 +64,10 @@ pub fn record_pricing<'a>(
     })
 }
 
-type CostRow = (
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<bool>,
-    i64,
-);
+/// A pricing value, NULL when the status did not say it.
+type Text = Option<String>;
+
+type CostRow = (Text, Text, Text, Option<bool>, i64);
 
 fn costs(campaign_id: Option<&str>, campaigns: Option<pg_sys::Oid>) -> Result<Vec<CostRow>> {
     pinned(|| {
@@ -141,9 +138,9 @@ fn campaign_costs(
 ) -> TableIterator<
     'static,
     (
-        name!(pricing_model, Option<String>),
-        name!(category, Option<String>),
-        name!(pricing_type, Option<String>),
+        name!(pricing_model, Text),
+        name!(category, Text),
+        name!(pricing_type, Text),
         name!(billable, Option<bool>),
         name!(messages, i64),
     ),
