@@ -1,12 +1,13 @@
 //! campaign_counters: PostgreSQL keeps WhatsApp campaign counters exact.
 //!
-//! Pure rules (`status`, `counters`, `batch`, `drift`, `webhook`, `pricing`) carry no pgrx and are tested
+//! Pure rules (`status`, `counters`, `batch`, `drift`, `mode`, `webhook`, `pricing`) carry no pgrx and are tested
 //! with plain `cargo test`; the other modules are the database side, thin around them.
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 pub mod batch;
 pub mod counters;
 pub mod drift;
+pub mod mode;
 pub mod pricing;
 pub mod status;
 pub mod webhook;
@@ -18,6 +19,7 @@ mod context;
 mod costs;
 mod error;
 mod new_campaigns;
+mod pending;
 mod recalc;
 mod schema_changes;
 mod snapshot;
@@ -33,9 +35,14 @@ pgrx::extension_sql_file!(
     requires = ["tables"]
 );
 pgrx::extension_sql_file!(
+    "../sql/deferred.sql",
+    name = "deferred",
+    requires = ["functions"]
+);
+pgrx::extension_sql_file!(
     "../sql/funnel.sql",
     name = "funnel",
-    requires = ["functions"]
+    requires = ["deferred"]
 );
 pgrx::extension_sql_file!("../sql/costs.sql", name = "costs", requires = ["tables"]);
 pgrx::extension_sql_file!(
