@@ -1,6 +1,6 @@
 //! Attached table pairs as the code sees them: validated column facts and kept plans, cached per relation and dropped whenever PostgreSQL invalidates one of the tables.
 
-use crate::context::{extension_owner, owner_of, qualified_name, quote_ident};
+use crate::context::{extension_owner, owner_of, qualified_name, quote_ident, select_two};
 use crate::counters::{CampaignKey, Counters, COUNTER_COLUMNS};
 use crate::error::{Error, Result};
 use crate::mode::Mode;
@@ -468,16 +468,15 @@ pub fn forget_all() {
 
 /// The attached root table `relation` belongs to, if any.
 pub fn attached_root(relation: pg_sys::Oid) -> Result<Option<(pg_sys::Oid, pg_sys::Oid)>> {
-    let found = Spi::get_two_with_args::<pg_sys::Oid, pg_sys::Oid>(
+    let found = select_two::<pg_sys::Oid, pg_sys::Oid>(
         "SELECT recipients::oid, campaigns::oid FROM campaign_counters.attachments
           WHERE recipients = coalesce(pg_partition_root($1::regclass), $1::regclass)",
         &[relation.into()],
-    );
-    match found {
-        Ok((Some(recipients), Some(campaigns))) => Ok(Some((recipients, campaigns))),
-        Ok(_) | Err(pgrx::spi::Error::InvalidPosition) => Ok(None),
-        Err(error) => Err(error.into()),
-    }
+    )?;
+    Ok(match found {
+        Some((Some(recipients), Some(campaigns))) => Some((recipients, campaigns)),
+        _ => None,
+    })
 }
 
 /// The cached facts of `relation` (the attached table or one of its partitions), loading and
@@ -567,13 +566,14 @@ fn load_attachment(recipients: pg_sys::Oid, campaigns: pg_sys::Oid) -> Result<At
     // Through the whole row, so that a schema without the column (before 0.3.0) reads as
     // immediate; always one row, also when a concurrent detach just removed the attachment (the
     // caller then fails as it did before modes existed, or finds the triggers gone).
-    let (mode, schema_has_modes) = Spi::get_two_with_args::<String, bool>(
+    let (mode, schema_has_modes) = select_two::<String, bool>(
         "SELECT coalesce(pg_catalog.to_jsonb(a) OPERATOR(pg_catalog.->>) 'mode', 'immediate'),
                 pg_catalog.to_regclass('campaign_counters.pending_changes') IS NOT NULL
            FROM (SELECT) AS one
            LEFT JOIN campaign_counters.attachments a ON a.recipients = $1::regclass",
         &[recipients.into()],
-    )?;
+    )?
+    .unwrap_or_default();
     let mode = mode
         .as_deref()
         .and_then(Mode::parse)

@@ -1,6 +1,7 @@
 //! Calling context of the SQL entry points: table-name defaults, the pinned search_path, acting as the extension owner, and error reporting.
 
 use crate::error::{Error, Result};
+use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
 use pgrx::{pg_sys, PgSqlErrorCode};
 use std::ffi::CStr;
@@ -50,7 +51,7 @@ pub fn table_or_default(
     if let Some(oid) = given {
         return Ok(oid);
     }
-    let found = Spi::get_one_with_args::<pg_sys::Oid>(
+    let found = select_one::<pg_sys::Oid>(
         "SELECT pg_catalog.to_regclass($1)::pg_catalog.oid",
         &[conventional_name.into()],
     )
@@ -93,11 +94,41 @@ pub fn pinned<R>(body: impl FnOnce() -> R) -> R {
     result
 }
 
+/// The first column of the first row of the read-only `query`, None without rows. Unlike
+/// `Spi::get_one`, it gives the transaction no id: reads stay read-only and cheap to commit.
+pub fn select_one<T: FromDatum + IntoDatum>(
+    query: &str,
+    arguments: &[DatumWithOid<'_>],
+) -> Result<Option<T>> {
+    Ok(Spi::connect(|client| {
+        let rows = client.select(query, Some(1), arguments)?;
+        if rows.is_empty() {
+            return Ok(None);
+        }
+        rows.first().get_one::<T>()
+    })?)
+}
+
+/// The first two columns of the first row of the read-only `query` (as [`select_one`]).
+pub fn select_two<A: FromDatum + IntoDatum, B: FromDatum + IntoDatum>(
+    query: &str,
+    arguments: &[DatumWithOid<'_>],
+) -> Result<Option<(Option<A>, Option<B>)>> {
+    Ok(Spi::connect(|client| {
+        let rows = client.select(query, Some(1), arguments)?;
+        if rows.is_empty() {
+            return Ok(None);
+        }
+        rows.first().get_two::<A, B>().map(Some)
+    })?)
+}
+
 /// The role that owns the extension: writes to the extension's own tables run as this role, so
 /// an application role needs no rights on them.
 pub fn extension_owner() -> Result<pg_sys::Oid> {
-    Spi::get_one::<pg_sys::Oid>(
+    select_one::<pg_sys::Oid>(
         "SELECT extowner FROM pg_catalog.pg_extension WHERE extname = 'campaign_counters'",
+        &[],
     )?
     .ok_or_else(|| {
         Error::new(
@@ -109,7 +140,7 @@ pub fn extension_owner() -> Result<pg_sys::Oid> {
 
 /// One value about `relation` from the catalogs; a relation that is gone is ERROR 42P01.
 fn about_relation<T: FromDatum + IntoDatum>(query: &str, relation: pg_sys::Oid) -> Result<T> {
-    Spi::get_one_with_args::<T>(query, &[relation.into()])
+    select_one::<T>(query, &[relation.into()])
         .unwrap_or(None)
         .ok_or_else(|| {
             Error::new(

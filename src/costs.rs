@@ -2,7 +2,7 @@
 
 use crate::apply::timestamp_datum;
 use crate::attachment::{chosen_attachment, Attachment, Lookup};
-use crate::context::{as_extension_owner, pinned, require_select};
+use crate::context::{as_extension_owner, pinned, require_select, select_one};
 use crate::error::{or_raise, Error, Result};
 use crate::pricing::{first_per_message, Pricing};
 use crate::status::PgTimestamp;
@@ -14,8 +14,9 @@ use pgrx::{pg_sys, PgSqlErrorCode};
 /// UPDATE` brings an older schema to 0.3.0, this library runs against one without it, and
 /// pricing is not recorded.
 pub fn schema_keeps_pricing() -> Result<bool> {
-    Ok(Spi::get_one::<bool>(
+    Ok(select_one::<bool>(
         "SELECT pg_catalog.to_regclass('campaign_counters.message_pricing') IS NOT NULL",
+        &[],
     )?
     .unwrap_or(false))
 }

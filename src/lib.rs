@@ -34,17 +34,19 @@ pgrx::extension_sql_file!(
     name = "functions",
     requires = ["tables"]
 );
+// One chain, in the order of the upgrade script: the order of pg_extension_config_dump calls is
+// part of the catalog that scripts/lifecycle-test compares.
+pgrx::extension_sql_file!("../sql/costs.sql", name = "costs", requires = ["functions"]);
 pgrx::extension_sql_file!(
     "../sql/deferred.sql",
     name = "deferred",
-    requires = ["functions"]
+    requires = ["costs"]
 );
 pgrx::extension_sql_file!(
     "../sql/funnel.sql",
     name = "funnel",
     requires = ["deferred"]
 );
-pgrx::extension_sql_file!("../sql/costs.sql", name = "costs", requires = ["tables"]);
 pgrx::extension_sql_file!(
     "../sql/event_triggers.sql",
     name = "event_triggers",

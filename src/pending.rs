@@ -17,6 +17,7 @@ use crate::context::{
 use crate::counters::{CampaignKey, Counters, COUNTER_COLUMNS};
 use crate::error::{or_raise, Error, Result};
 use crate::mode::Mode;
+use crate::snapshot::select_text_in_active_snapshot;
 use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
 use pgrx::spi::{OwnedPreparedStatement, SpiClient};
@@ -279,7 +280,8 @@ fn fold_counters(campaigns: Option<pg_sys::Oid>) -> i64 {
 }
 
 /// Each campaign's stored counters plus its pending changes, read by one query in the caller's
-/// snapshot and with the caller's rights (pending changes are readable to readers of the table).
+/// snapshot (also after the transaction wrote) and with the caller's rights (pending changes are
+/// readable to readers of the table).
 fn current(
     attachment: &Attachment,
     campaign_id: Option<&str>,
@@ -315,17 +317,17 @@ fn current(
         order = attachment.id_order("c.id"),
     );
     let arguments: Vec<DatumWithOid> = campaign_id.map(DatumWithOid::from).into_iter().collect();
-    let rows = Spi::connect(|client| -> Result<_> {
-        let mut rows = Vec::new();
-        for row in client.select(&query, None, &arguments)? {
-            let mut counters = [None; 5];
-            for (i, value) in counters.iter_mut().enumerate() {
-                *value = row.get::<i64>(i + 2)?;
-            }
-            rows.push((row.get::<String>(1)?.unwrap_or_default(), counters));
-        }
-        Ok(rows)
-    })?;
+    let rows: Vec<(String, [Option<i64>; 5])> =
+        Spi::connect(|_| select_text_in_active_snapshot(&query, &arguments))?
+            .into_iter()
+            .map(|row| {
+                let mut counters = [None; 5];
+                for (value, text) in counters.iter_mut().zip(row.iter().skip(1)) {
+                    *value = text.as_deref().and_then(|text| text.parse().ok());
+                }
+                (row.first().cloned().flatten().unwrap_or_default(), counters)
+            })
+            .collect();
     if let (Some(id), true) = (campaign_id, rows.is_empty()) {
         return Err(Error::new(
             PgSqlErrorCode::ERRCODE_NO_DATA_FOUND,
@@ -384,8 +386,10 @@ fn switch_mode(recipients: Option<pg_sys::Oid>, mode: Option<&str>) -> Result<()
             _ => return Err(Error::not_attached(&qualified_name(recipients)?)),
         }
         require_owner(recipients, "change its counting mode")?;
-        // Writers in progress finish first, and new ones wait for this commit: no write of the
-        // old mode lands after a switch back to immediate has folded.
+        // Writers in progress finish first, and new ones wait for this commit. A REPEATABLE READ
+        // writer whose snapshot predates the commit still reads the old mode and may record a
+        // pending change after the fold below: the next fold (any mode) moves it, and it counts
+        // in current_counters() and verify meanwhile.
         Spi::run(&format!(
             "LOCK TABLE {} IN SHARE MODE",
             qualified_name(recipients)?

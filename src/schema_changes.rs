@@ -4,7 +4,7 @@ use crate::attach::{
     drop_recipient_triggers, install_recipient_triggers, partitions, record_partition,
 };
 use crate::attachment::{attachment_of, forget_all, Attachment};
-use crate::context::{as_extension_owner, as_role, pinned};
+use crate::context::{as_extension_owner, as_role, pinned, select_one};
 use crate::counters::{CampaignDeltas, CampaignKey};
 use crate::error::{or_raise, Error, Result};
 use crate::recalc::{repair, Acting};
@@ -62,7 +62,7 @@ impl Signature {
 }
 
 fn current_signature(recipients: pg_sys::Oid, campaigns: pg_sys::Oid) -> Result<Signature> {
-    let types = Spi::get_one_with_args::<String>(
+    let types = select_one::<String>(
         "SELECT string_agg(a.attrelid::regclass::oid || '.' || a.attname || ':' || a.atttypid::int8, ',' ORDER BY a.attrelid, a.attname)
            FROM pg_catalog.pg_attribute a
           WHERE ((a.attrelid = $1 AND a.attname IN ('campaign_id', 'status'))

@@ -37,6 +37,36 @@ impl LatestSnapshot {
         query: &str,
         arguments: &[DatumWithOid<'_>],
     ) -> Result<Vec<Vec<Option<String>>>> {
+        text_rows(query, arguments, self.0, false)
+    }
+}
+
+/// Runs the read-only `query` in the caller's snapshot (the active one: a STABLE function's
+/// query sees what the statement calling it sees), whether or not the transaction has written,
+/// and returns its rows as text. pgrx runs queries read-only only while the transaction has no
+/// id; with one, each would take a snapshot of its own in READ COMMITTED.
+pub fn select_text_in_active_snapshot(
+    query: &str,
+    arguments: &[DatumWithOid<'_>],
+) -> Result<Vec<Vec<Option<String>>>> {
+    // SAFETY: a function called from SQL runs with an active snapshot.
+    text_rows(
+        query,
+        arguments,
+        unsafe { pg_sys::GetActiveSnapshot() },
+        true,
+    )
+}
+
+/// Runs `query` in `snapshot` (read_only: as is; otherwise a copy with the current command id,
+/// seeing the transaction's own changes, as RI triggers do) and returns its rows as text.
+fn text_rows(
+    query: &str,
+    arguments: &[DatumWithOid<'_>],
+    snapshot: pg_sys::Snapshot,
+    read_only: bool,
+) -> Result<Vec<Vec<Option<String>>>> {
+    {
         let query = CString::new(query).map_err(|_| {
             Error::new(
                 PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
@@ -57,9 +87,8 @@ impl LatestSnapshot {
             .map(|argument| if argument.datum().is_some() { b' ' } else { b'n' } as std::ffi::c_char)
             .collect();
         let mut rows = Vec::new();
-        // SAFETY: the query text and the argument arrays outlive the calls; the snapshot is
-        // registered for the life of self. With read_only = false SPI runs the statement in a
-        // copy of that snapshot with the current command id, as RI triggers do. The plan is freed
+        // SAFETY: the query text and the argument arrays outlive the calls; the snapshot stays
+        // valid for the call (registered, or the active one). The plan is freed
         // before returning (an ERROR in between aborts the transaction, which frees it), and
         // SPI_tuptable is read only up to SPI_processed rows, before any other SPI call.
         unsafe {
@@ -72,9 +101,9 @@ impl LatestSnapshot {
                 plan,
                 values.as_mut_ptr(),
                 nulls.as_ptr(),
-                self.0,
+                snapshot,
                 std::ptr::null_mut(),
-                false,
+                read_only,
                 true,
                 0,
             );

@@ -1,11 +1,10 @@
 //! What an attached pair must look like: the columns, their types and the statuses, checked at attach, after every DDL on the tables and whenever cached facts are loaded.
 
 use crate::attachment::{column, Column, KeyFamily, KeyKind, TimeColumn};
-use crate::context::qualified_name;
+use crate::context::{qualified_name, select_one, select_two};
 use crate::counters::COUNTER_COLUMNS;
 use crate::error::{Error, Result};
 use crate::status::Status;
-use pgrx::prelude::*;
 use pgrx::{pg_sys, PgSqlErrorCode};
 
 /// What validation learns about a pair, for the cached attachment.
@@ -51,12 +50,13 @@ impl Accepts {
 /// partitions attached later would bring counters nobody counted) and a recipients table with
 /// inheritance children (their rows are in every recount but fire no counter trigger).
 fn require_plain_shape(recipients: pg_sys::Oid, campaigns: pg_sys::Oid) -> Result<()> {
-    let (campaigns_partitioned, recipients_inherited) = Spi::get_two_with_args::<bool, bool>(
+    let (campaigns_partitioned, recipients_inherited) = select_two::<bool, bool>(
         "SELECT (SELECT relkind = 'p' FROM pg_catalog.pg_class WHERE oid = $2),
                 EXISTS (SELECT FROM pg_catalog.pg_inherits i JOIN pg_catalog.pg_class c ON c.oid = i.inhparent
                          WHERE i.inhparent = $1 AND c.relkind = 'r')",
         &[recipients.into(), campaigns.into()],
-    )?;
+    )?
+    .unwrap_or_default();
     if campaigns_partitioned == Some(true) {
         return Err(Error::new(
             PgSqlErrorCode::ERRCODE_WRONG_OBJECT_TYPE,
@@ -75,7 +75,7 @@ fn require_plain_shape(recipients: pg_sys::Oid, campaigns: pg_sys::Oid) -> Resul
 }
 
 fn require_table(relation: pg_sys::Oid) -> Result<()> {
-    let kind = Spi::get_one_with_args::<i8>(
+    let kind = select_one::<i8>(
         "SELECT relkind::\"char\" FROM pg_class WHERE oid = $1",
         &[relation.into()],
     )
@@ -176,7 +176,7 @@ pub fn require_known_statuses(recipients: pg_sys::Oid) -> Result<()> {
           WHERE status IS NULL OR status::text NOT IN ('pending', 'sent', 'delivered', 'read', 'failed')",
         qualified_name(recipients)?
     );
-    let (count, example) = Spi::get_two::<i64, String>(&query)?;
+    let (count, example) = select_two::<i64, String>(&query, &[])?.unwrap_or_default();
     if let (Some(count @ 1..), Some(example)) = (count, example) {
         return Err(Error::new(
             PgSqlErrorCode::ERRCODE_CHECK_VIOLATION,
