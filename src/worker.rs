@@ -16,7 +16,7 @@ use pgrx::bgworkers::{
 };
 use pgrx::prelude::*;
 use pgrx::PgSqlErrorCode;
-use std::ffi::CString;
+use std::ffi::CStr;
 use std::time::{Duration, Instant};
 
 const LIBRARY: &str = "campaign_counters";
@@ -83,7 +83,7 @@ impl Served {
         if !database_exists(&self.database) {
             if !self.reported_missing {
                 log!(
-                    "campaign_counters: database \"{}\" of campaign_counters.databases does not exist; it is served once it is created",
+                    "campaign_counters: database \"{}\" of campaign_counters.databases does not exist (or does not allow connections); it is served once it does",
                     self.database
                 );
                 self.reported_missing = true;
@@ -103,13 +103,34 @@ impl Served {
     }
 }
 
+/// Whether `database` exists and accepts connections (a worker could connect to it).
 fn database_exists(database: &str) -> bool {
-    let Ok(name) = CString::new(database) else {
-        return false;
-    };
     BackgroundWorker::transaction(|| {
-        // SAFETY: a NUL-terminated name, in a transaction (pg_database is read through the catalog).
-        unsafe { pg_sys::get_database_oid(name.as_ptr(), true) != pg_sys::InvalidOid }
+        // A heap scan, as the autovacuum launcher does: an index scan would need pg_class, which
+        // a process without a database cannot read while the shared relcache init file is missing
+        // (right after initdb, or after a crash).
+        // SAFETY: in a transaction; the scan and the relation are closed before it ends, and
+        // each tuple is read (as pg_database's fixed-size struct) before the next is fetched.
+        unsafe {
+            let relation =
+                pg_sys::table_open(pg_sys::DatabaseRelationId, pg_sys::AccessShareLock as _);
+            let scan = pg_sys::table_beginscan_catalog(relation, 0, std::ptr::null_mut());
+            let mut found = false;
+            loop {
+                let tuple = pg_sys::heap_getnext(scan, pg_sys::ScanDirection::ForwardScanDirection);
+                if tuple.is_null() {
+                    break;
+                }
+                let row = &*pg_sys::heap_tuple_get_struct::<pg_sys::FormData_pg_database>(tuple);
+                if CStr::from_ptr(row.datname.data.as_ptr()).to_bytes() == database.as_bytes() {
+                    found = row.datallowconn;
+                    break;
+                }
+            }
+            pg_sys::heap_endscan(scan);
+            pg_sys::table_close(relation, pg_sys::AccessShareLock as _);
+            found
+        }
     })
 }
 
