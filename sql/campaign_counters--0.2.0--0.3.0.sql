@@ -1,4 +1,4 @@
--- campaign_counters 0.2.0 -> 0.3.0: the counters follow DDL, key changes and campaign rows that appear; campaign_funnel().
+-- campaign_counters 0.2.0 -> 0.3.0: the counters follow DDL, key changes and campaign rows that appear; campaign_funnel(); the deferred counting mode.
 \echo Use "ALTER EXTENSION campaign_counters UPDATE TO '0.3.0'" to load this file. \quit
 
 -- Attachments remember what their counters depend on, and which partitions are counted.
@@ -74,9 +74,14 @@ BEGIN
         RETURNING recipients, campaigns
     LOOP
         DELETE FROM campaign_counters.partitions WHERE recipients = orphan;
+        DELETE FROM campaign_counters.maintenance WHERE recipients = orphan;
         IF orphan_campaigns::oid <> ALL (dropped) THEN
             EXECUTE format('DROP TRIGGER IF EXISTS campaign_counters_new_campaign ON %s', orphan_campaigns);
             EXECUTE format('DROP TRIGGER IF EXISTS campaign_counters_campaign_id ON %s', orphan_campaigns);
+            -- The recipients are gone; what their writes left pending still belongs in the counters.
+            PERFORM campaign_counters.fold_orphaned_changes(orphan_campaigns);
+        ELSE
+            DELETE FROM campaign_counters.pending_changes WHERE campaigns = orphan_campaigns;
         END IF;
         CONTINUE WHEN orphan::oid = ANY (dropped);
         FOR trigger_name, trigger_table IN
@@ -99,7 +104,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION campaign_counters.forget_dropped_tables() IS
-    'Event trigger: forgets attachments, parked events and failure details of dropped tables, drops the counter triggers left on the surviving table of a pair, and recounts a pair that lost a partition.';
+    'Event trigger: forgets attachments, parked events, failure details and pending changes of dropped tables (pending changes of a dropped recipients table are folded into its surviving campaigns table first), drops the counter triggers left on the surviving table of a pair, and recounts a pair that lost a partition.';
 
 CREATE FUNCTION campaign_counters.follow_schema_changes() RETURNS event_trigger
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
@@ -122,7 +127,7 @@ CREATE EVENT TRIGGER campaign_counters_follow_schema_changes ON ddl_command_end
 
 
 -- campaign_funnel(): what a campaign dashboard shows, one row per campaign. Rates come from the
--- counters the trigger keeps exact; the percentiles of sent->delivered and delivered->read come
+-- counters the trigger keeps exact, with pending changes added (current_counters()); the percentiles of sent->delivered and delivered->read come
 -- from one pass over the campaign's recipients (one pass over all recipients for all campaigns).
 
 -- The row type, so that the function can take campaign_id and return it (PL/pgSQL allows no
@@ -194,7 +199,10 @@ BEGIN
                round(c.messages_failed::numeric / nullif(c.messages_sent + c.messages_failed, 0), 4),
                t.to_delivered[1], t.to_delivered[2], t.to_read[1], t.to_read[2],
                t.first_sent_at, t.last_event_at
-          FROM %1$s c
+          FROM (SELECT s.id, n.messages_pending, n.messages_sent, n.messages_delivered,
+                       n.messages_read, n.messages_failed
+                  FROM %1$s s
+                  JOIN campaign_counters.current_counters($1, %1$L::regclass) n ON n.campaign_id = s.id::text) c
           LEFT JOIN (SELECT r.campaign_id,
                             percentile_cont(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY r.delivered_at - r.sent_at) AS to_delivered,
                             percentile_cont(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY r.read_at - r.delivered_at) AS to_read,
@@ -216,3 +224,112 @@ COMMENT ON FUNCTION campaign_counters.apply_recipient_status(text, text, timesta
     'Applies one status event (sent, delivered, read, played, failed) idempotently and in any order: status only moves up, each timestamp keeps its earliest time. Never waits for a recipient row another transaction holds. Returns applied, duplicate, stale, parked (no recipient has the id yet) or carried (the row was busy; the event is stored and applied by the next event for the id or apply_parked_events()).';
 COMMENT ON FUNCTION campaign_counters.apply_whatsapp_webhook(jsonb, regclass) IS
     'Applies every status of a raw Meta WhatsApp webhook body in one set-based pass, never waiting for a recipient row another transaction holds; one row per status item with its outcome (applied, duplicate, stale, parked, carried, ignored, invalid). Stores errors[] of failed statuses.';
+
+-- attach() takes a counting mode.
+DROP FUNCTION campaign_counters.attach(regclass, regclass);
+CREATE FUNCTION campaign_counters.attach(recipients regclass DEFAULT NULL, campaigns regclass DEFAULT NULL,
+                                         mode text DEFAULT 'immediate')
+    RETURNS void LANGUAGE c VOLATILE
+    AS 'MODULE_PATHNAME', 'attach_in_mode_wrapper';
+COMMENT ON FUNCTION campaign_counters.attach(regclass, regclass, text) IS
+    'Validates a recipients/campaigns table pair, installs the counter triggers, records the pair with its counting mode (immediate or deferred) and recounts once. NULL means campaign_recipients / marketing_campaigns on the search_path. Needs ownership of both tables.';
+COMMENT ON FUNCTION campaign_counters.apply_parked_events(regclass) IS
+    'Applies and removes parked events whose message id a recipient has now, and returns how many. The trigger does this when an id arrives; this sweep catches events parked while the id''s transaction was still uncommitted. NULL means every attachment whose recipients table the caller may UPDATE. The background worker runs it every sweep_interval; without it, schedule it every few minutes.';
+
+-- Counting modes. In the immediate mode (the default) each write adds its change to the campaign
+-- row in its own transaction. In the deferred mode each write records its change, per statement
+-- and campaign, in pending_changes and never touches (or locks) the campaign row; fold_counters()
+-- moves pending changes into the campaign rows, and current_counters() reads stored plus pending.
+
+ALTER TABLE campaign_counters.attachments ADD COLUMN mode text NOT NULL DEFAULT 'immediate'
+    CONSTRAINT attachments_mode_check CHECK (mode IN ('immediate', 'deferred'));
+COMMENT ON COLUMN campaign_counters.attachments.mode IS
+    'immediate: each write adds to its campaign rows at once; deferred: each write records its change in pending_changes, folded into the campaign rows by fold_counters().';
+
+CREATE TABLE campaign_counters.pending_changes (
+    campaigns          regclass    NOT NULL,
+    campaign_id        text        NOT NULL,
+    messages_pending   bigint      NOT NULL,
+    messages_sent      bigint      NOT NULL,
+    messages_delivered bigint      NOT NULL,
+    messages_read      bigint      NOT NULL,
+    messages_failed    bigint      NOT NULL,
+    recorded_at        timestamptz NOT NULL DEFAULT pg_catalog.statement_timestamp()
+) WITH (
+    -- Rows live for one fold interval: vacuum by row count, not by a fraction of a table that is
+    -- nearly empty, so its size stays bounded under sustained load.
+    autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 5000,
+    autovacuum_vacuum_insert_scale_factor = 0, autovacuum_vacuum_insert_threshold = 5000,
+    autovacuum_vacuum_cost_delay = 0
+);
+CREATE INDEX pending_changes_campaign_idx ON campaign_counters.pending_changes (campaigns, campaign_id);
+COMMENT ON TABLE campaign_counters.pending_changes IS
+    'Counter changes of deferred-mode writes (one row per statement and campaign, campaign_id as text) not yet folded into the campaign rows. Stored plus pending is exact in every snapshot.';
+SELECT pg_catalog.pg_extension_config_dump('campaign_counters.pending_changes', '');
+-- Anyone may read the pending changes of the campaigns tables they may read (current_counters(),
+-- verify and the funnel read them as the caller); only the extension writes them.
+ALTER TABLE campaign_counters.pending_changes ENABLE ROW LEVEL SECURITY;
+CREATE POLICY readers_of_the_campaigns ON campaign_counters.pending_changes FOR SELECT
+    USING (pg_catalog.has_table_privilege(campaigns, 'SELECT'));
+REVOKE ALL ON campaign_counters.pending_changes FROM PUBLIC;
+GRANT SELECT ON campaign_counters.pending_changes TO PUBLIC;
+
+CREATE TABLE campaign_counters.maintenance (
+    recipients    regclass PRIMARY KEY,
+    last_fold_at  timestamptz,
+    last_sweep_at timestamptz
+);
+COMMENT ON TABLE campaign_counters.maintenance IS
+    'When each attachment last had pending changes folded (fold_counters() that moved something) and its parked events swept (apply_parked_events()); read by health().';
+REVOKE ALL ON campaign_counters.maintenance FROM PUBLIC;
+
+CREATE FUNCTION campaign_counters.set_mode(recipients regclass, mode text)
+    RETURNS void LANGUAGE c VOLATILE
+    AS 'MODULE_PATHNAME', 'set_mode_wrapper';
+COMMENT ON FUNCTION campaign_counters.set_mode(regclass, text) IS
+    'Switches an attached pair to the immediate or the deferred counting mode. Waits for the writers in progress and holds new ones until commit (SHARE lock on the recipients table); going back to immediate folds what is pending in the same transaction. Needs ownership of the recipients table.';
+
+CREATE FUNCTION campaign_counters.fold_counters(campaigns regclass DEFAULT NULL)
+    RETURNS bigint LANGUAGE c VOLATILE
+    AS 'MODULE_PATHNAME', 'fold_counters_wrapper';
+COMMENT ON FUNCTION campaign_counters.fold_counters(regclass) IS
+    'Moves pending changes into the campaign rows: per campaign in id order, locks the row, deletes its pending changes and adds them in one UPDATE, all in the caller''s transaction. Returns how many pending rows it folded. campaigns NULL means every attachment whose campaigns table the caller may UPDATE. Changes for a campaign id without a row stay pending (the row counts its recipients when it appears). Call it in READ COMMITTED.';
+
+CREATE FUNCTION campaign_counters.fold_orphaned_changes(campaigns regclass)
+    RETURNS void LANGUAGE c VOLATILE
+    AS 'MODULE_PATHNAME', 'fold_orphaned_changes_wrapper';
+COMMENT ON FUNCTION campaign_counters.fold_orphaned_changes(regclass) IS
+    'Called by the event trigger when an attached recipients table is dropped: folds the pending changes of its campaigns table, as that table''s owner, and forgets them.';
+REVOKE EXECUTE ON FUNCTION campaign_counters.fold_orphaned_changes(regclass) FROM PUBLIC;
+
+CREATE FUNCTION campaign_counters.current_counters(campaign_id text DEFAULT NULL, campaigns regclass DEFAULT NULL)
+    RETURNS TABLE (campaign_id text, messages_pending bigint, messages_sent bigint, messages_delivered bigint,
+                   messages_read bigint, messages_failed bigint)
+    LANGUAGE c STABLE
+    AS 'MODULE_PATHNAME', 'current_counters_wrapper';
+COMMENT ON FUNCTION campaign_counters.current_counters(text, regclass) IS
+    'Each campaign''s counters (or the one whose id is given as text) as stored plus its pending changes: equal to a recount in the caller''s snapshot, in either mode. campaigns NULL means the only attachment. Needs SELECT on the campaigns table.';
+
+CREATE FUNCTION campaign_counters.health()
+    RETURNS TABLE (recipients regclass, campaigns regclass, mode text,
+                   pending_changes bigint, oldest_pending_age interval,
+                   parked_events bigint, oldest_parked_age interval,
+                   last_fold_at timestamptz, last_sweep_at timestamptz, worker_serves boolean)
+    LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT a.recipients, a.campaigns, a.mode,
+           coalesce(p.rows, 0), now() - p.oldest,
+           coalesce(e.events, 0), now() - e.oldest,
+           m.last_fold_at, m.last_sweep_at,
+           EXISTS (SELECT FROM pg_stat_activity s
+                    WHERE s.backend_type = 'campaign_counters worker' AND s.datname = current_database())
+      FROM campaign_counters.attachments a
+      LEFT JOIN (SELECT c.campaigns, count(*) AS rows, min(c.recorded_at) AS oldest
+                   FROM campaign_counters.pending_changes c GROUP BY c.campaigns) p USING (campaigns)
+      LEFT JOIN (SELECT v.recipients, count(*) AS events, min(v.parked_at) AS oldest
+                   FROM campaign_counters.parked_events v GROUP BY v.recipients) e USING (recipients)
+      LEFT JOIN campaign_counters.maintenance m USING (recipients)
+     ORDER BY a.recipients::text
+$$;
+COMMENT ON FUNCTION campaign_counters.health() IS
+    'One row per attachment: its counting mode, pending changes and the age of the oldest, parked events and the age of the oldest, when pending changes were last folded and parked events last swept, and whether a campaign_counters background worker serves this database.';

@@ -25,9 +25,14 @@ BEGIN
         RETURNING recipients, campaigns
     LOOP
         DELETE FROM campaign_counters.partitions WHERE recipients = orphan;
+        DELETE FROM campaign_counters.maintenance WHERE recipients = orphan;
         IF orphan_campaigns::oid <> ALL (dropped) THEN
             EXECUTE format('DROP TRIGGER IF EXISTS campaign_counters_new_campaign ON %s', orphan_campaigns);
             EXECUTE format('DROP TRIGGER IF EXISTS campaign_counters_campaign_id ON %s', orphan_campaigns);
+            -- The recipients are gone; what their writes left pending still belongs in the counters.
+            PERFORM campaign_counters.fold_orphaned_changes(orphan_campaigns);
+        ELSE
+            DELETE FROM campaign_counters.pending_changes WHERE campaigns = orphan_campaigns;
         END IF;
         CONTINUE WHEN orphan::oid = ANY (dropped);
         FOR trigger_name, trigger_table IN
@@ -50,7 +55,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION campaign_counters.forget_dropped_tables() IS
-    'Event trigger: forgets attachments, parked events and failure details of dropped tables, drops the counter triggers left on the surviving table of a pair, and recounts a pair that lost a partition.';
+    'Event trigger: forgets attachments, parked events, failure details and pending changes of dropped tables (pending changes of a dropped recipients table are folded into its surviving campaigns table first), drops the counter triggers left on the surviving table of a pair, and recounts a pair that lost a partition.';
 
 CREATE EVENT TRIGGER campaign_counters_forget_dropped_tables ON sql_drop
     EXECUTE FUNCTION campaign_counters.forget_dropped_tables();

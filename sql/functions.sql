@@ -21,11 +21,12 @@ COMMENT ON FUNCTION campaign_counters.follow_ddl(oid[]) IS
     'Called by the event trigger after DDL: re-validates the attached pairs the relations belong to, gives new partitions their triggers and counts, takes detached ones out, and recounts after a type change or rewrite.';
 REVOKE EXECUTE ON FUNCTION campaign_counters.follow_ddl(oid[]) FROM PUBLIC;
 
-CREATE FUNCTION campaign_counters.attach(recipients regclass DEFAULT NULL, campaigns regclass DEFAULT NULL)
+CREATE FUNCTION campaign_counters.attach(recipients regclass DEFAULT NULL, campaigns regclass DEFAULT NULL,
+                                         mode text DEFAULT 'immediate')
     RETURNS void LANGUAGE c VOLATILE
-    AS 'MODULE_PATHNAME', 'attach_wrapper';
-COMMENT ON FUNCTION campaign_counters.attach(regclass, regclass) IS
-    'Validates a recipients/campaigns table pair, installs the counter triggers, records the pair and recounts once. NULL means campaign_recipients / marketing_campaigns on the search_path. Needs ownership of both tables.';
+    AS 'MODULE_PATHNAME', 'attach_in_mode_wrapper';
+COMMENT ON FUNCTION campaign_counters.attach(regclass, regclass, text) IS
+    'Validates a recipients/campaigns table pair, installs the counter triggers, records the pair with its counting mode (immediate or deferred) and recounts once. NULL means campaign_recipients / marketing_campaigns on the search_path. Needs ownership of both tables.';
 
 CREATE FUNCTION campaign_counters.detach(recipients regclass DEFAULT NULL)
     RETURNS void LANGUAGE c VOLATILE
@@ -64,7 +65,7 @@ CREATE FUNCTION campaign_counters.apply_parked_events(recipients regclass DEFAUL
     RETURNS bigint LANGUAGE c VOLATILE
     AS 'MODULE_PATHNAME', 'apply_parked_events_wrapper';
 COMMENT ON FUNCTION campaign_counters.apply_parked_events(regclass) IS
-    'Applies and removes parked events whose message id a recipient has now, and returns how many. The trigger does this when an id arrives; this sweep catches events parked while the id''s transaction was still uncommitted. Schedule it every few minutes.';
+    'Applies and removes parked events whose message id a recipient has now, and returns how many. The trigger does this when an id arrives; this sweep catches events parked while the id''s transaction was still uncommitted. NULL means every attachment whose recipients table the caller may UPDATE. The background worker runs it every sweep_interval; without it, schedule it every few minutes.';
 
 CREATE FUNCTION campaign_counters.purge_parked_events(older_than interval DEFAULT '7 days')
     RETURNS bigint LANGUAGE c VOLATILE

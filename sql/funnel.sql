@@ -1,5 +1,5 @@
 -- campaign_funnel(): what a campaign dashboard shows, one row per campaign. Rates come from the
--- counters the trigger keeps exact; the percentiles of sent->delivered and delivered->read come
+-- counters the trigger keeps exact, with pending changes added (current_counters()); the percentiles of sent->delivered and delivered->read come
 -- from one pass over the campaign's recipients (one pass over all recipients for all campaigns).
 
 -- The row type, so that the function can take campaign_id and return it (PL/pgSQL allows no
@@ -71,7 +71,10 @@ BEGIN
                round(c.messages_failed::numeric / nullif(c.messages_sent + c.messages_failed, 0), 4),
                t.to_delivered[1], t.to_delivered[2], t.to_read[1], t.to_read[2],
                t.first_sent_at, t.last_event_at
-          FROM %1$s c
+          FROM (SELECT s.id, n.messages_pending, n.messages_sent, n.messages_delivered,
+                       n.messages_read, n.messages_failed
+                  FROM %1$s s
+                  JOIN campaign_counters.current_counters($1, %1$L::regclass) n ON n.campaign_id = s.id::text) c
           LEFT JOIN (SELECT r.campaign_id,
                             percentile_cont(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY r.delivered_at - r.sent_at) AS to_delivered,
                             percentile_cont(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY r.read_at - r.delivered_at) AS to_read,

@@ -2,8 +2,9 @@
 
 use crate::attachment::{chosen_attachment, Attachment, Lookup};
 use crate::batch::{plan, EventOutcome, Incoming, LockedRow};
-use crate::context::{as_extension_owner, as_role, pinned, require_update, required};
+use crate::context::{as_extension_owner, as_role, pinned, required};
 use crate::error::{or_raise, Error, Result};
+use crate::pending::{attachments_to_maintain, note_maintenance};
 use crate::status::{Event, EventKind, PgTimestamp, RowState, Status, Timestamps};
 use crate::webhook::{parse_webhook, FailureDetail, StatusItem, Verdict, MAX_MESSAGE_ID_BYTES};
 use pgrx::datum::DatumWithOid;
@@ -286,15 +287,25 @@ pub fn absorb_parked_for_new_rows(
 #[pg_extern(sql = false)]
 fn apply_parked_events(recipients: Option<pg_sys::Oid>) -> i64 {
     or_raise(pinned(|| {
-        let attachment = chosen_attachment(recipients, Lookup::Recipients)?;
-        require_update(attachment.recipients)?;
-        sweep(&attachment)
+        let mut applied = 0;
+        for attachment in attachments_to_maintain(recipients, Lookup::Recipients)? {
+            applied += sweep(&attachment)?;
+        }
+        Ok(applied)
     }))
+}
+
+/// Applies the parked events of `attachment` whose id a recipient has now, and notes the time
+/// for health(); returns how many.
+fn sweep(attachment: &Attachment) -> Result<i64> {
+    let applied = sweep_batches(attachment)?;
+    note_maintenance(attachment, "last_sweep_at")?;
+    Ok(applied)
 }
 
 /// Applies the parked events of `attachment` whose id a recipient has now, in batches in id
 /// order; returns how many.
-fn sweep(attachment: &Attachment) -> Result<i64> {
+fn sweep_batches(attachment: &Attachment) -> Result<i64> {
     let mut after = String::new();
     let mut applied = 0i64;
     loop {

@@ -2,9 +2,11 @@
 
 use crate::attachment::{attached_root, attachment_of};
 use crate::context::{
-    as_extension_owner, notice, pinned, qualified_name, require_owner, table_or_default,
+    as_extension_owner, notice, pinned, qualified_name, require_owner, required, table_or_default,
 };
 use crate::error::{or_raise, Error, Result};
+use crate::mode::Mode;
+use crate::pending::fold;
 use crate::recalc::{repair, Acting};
 use crate::validation::{require_known_statuses, validate};
 use pgrx::prelude::*;
@@ -147,16 +149,21 @@ fn drop_triggers(recipients: pg_sys::Oid, campaigns: Option<pg_sys::Oid>) -> Res
 
 /// Concurrent attach/detach calls take turns, and each then reads the attachments the previous
 /// one committed: a second attach of the same pair is the usual NOTICE, not a key violation.
-fn serialize_attachment_changes() -> Result<()> {
+pub(crate) fn serialize_attachment_changes() -> Result<()> {
     as_extension_owner(|| {
         Spi::run("LOCK TABLE campaign_counters.attachments IN SHARE ROW EXCLUSIVE MODE")?;
         Ok(())
     })
 }
 
-fn attach_pair(recipients: Option<pg_sys::Oid>, campaigns: Option<pg_sys::Oid>) -> Result<()> {
+fn attach_pair(
+    recipients: Option<pg_sys::Oid>,
+    campaigns: Option<pg_sys::Oid>,
+    mode: Option<&str>,
+) -> Result<()> {
     let recipients = table_or_default(recipients, "campaign_recipients")?;
     let campaigns = table_or_default(campaigns, "marketing_campaigns")?;
+    let mode = counting_mode(mode)?;
     pinned(|| {
         validate(recipients, campaigns)?;
         require_owner(recipients, "attach it")?;
@@ -175,11 +182,20 @@ fn attach_pair(recipients: Option<pg_sys::Oid>, campaigns: Option<pg_sys::Oid>) 
                 .hint("Partitions are counted through their attached parent."))
             }
             Some((_, attached_campaigns)) if attached_campaigns == campaigns => {
-                notice(format!(
-                    "{} is already attached to {}; nothing to do",
-                    qualified_name(recipients)?,
-                    qualified_name(campaigns)?
-                ));
+                let attached_mode = attachment_of(recipients)?.mode;
+                notice(if attached_mode == mode {
+                    format!(
+                        "{} is already attached to {}; nothing to do",
+                        qualified_name(recipients)?,
+                        qualified_name(campaigns)?
+                    )
+                } else {
+                    format!(
+                        "{} is already attached to {} in the {attached_mode} mode; nothing done (campaign_counters.set_mode() switches modes)",
+                        qualified_name(recipients)?,
+                        qualified_name(campaigns)?
+                    )
+                });
                 return Ok(());
             }
             Some((_, other)) => {
@@ -217,6 +233,12 @@ fn attach_pair(recipients: Option<pg_sys::Oid>, campaigns: Option<pg_sys::Oid>) 
                 "INSERT INTO campaign_counters.attachments (recipients, campaigns) VALUES ($1::regclass, $2::regclass)",
                 &[recipients.into(), campaigns.into()],
             )?;
+            if mode != Mode::Immediate {
+                Spi::run_with_args(
+                    "UPDATE campaign_counters.attachments SET mode = $2 WHERE recipients = $1::regclass",
+                    &[recipients.into(), mode.name().into()],
+                )?;
+            }
             Ok(())
         })?;
         install_triggers(recipients, campaigns)?;
@@ -225,9 +247,36 @@ fn attach_pair(recipients: Option<pg_sys::Oid>, campaigns: Option<pg_sys::Oid>) 
     })
 }
 
+/// The counting mode named `name`; 22023 for any other name.
+pub fn counting_mode(name: Option<&str>) -> Result<Mode> {
+    let name = required(name, "mode")?;
+    Mode::parse(name).ok_or_else(|| {
+        Error::new(
+            PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+            format!("invalid counting mode \"{name}\""),
+        )
+        .detail(format!("Accepted modes: {}.", Mode::ACCEPTED))
+    })
+}
+
+#[pg_extern(sql = false)]
+fn attach_in_mode(
+    recipients: Option<pg_sys::Oid>,
+    campaigns: Option<pg_sys::Oid>,
+    mode: Option<&str>,
+) {
+    or_raise(attach_pair(recipients, campaigns, mode))
+}
+
+/// attach(recipients, campaigns) of the schemas before 0.3.0, which this library also serves
+/// until `ALTER EXTENSION ... UPDATE`.
 #[pg_extern(sql = false)]
 fn attach(recipients: Option<pg_sys::Oid>, campaigns: Option<pg_sys::Oid>) {
-    or_raise(attach_pair(recipients, campaigns))
+    or_raise(attach_pair(
+        recipients,
+        campaigns,
+        Some(Mode::Immediate.name()),
+    ))
 }
 
 fn detach_pair(recipients: Option<pg_sys::Oid>) -> Result<()> {
@@ -240,11 +289,25 @@ fn detach_pair(recipients: Option<pg_sys::Oid>) -> Result<()> {
         };
         require_owner(recipients, "detach it")?;
         drop_triggers(recipients, Some(campaigns))?;
-        let partitions = schema_follows_ddl()?.then_some("partitions");
+        // Dropping the triggers waited for the writers in progress: every change they recorded
+        // is pending now, and goes into the counters before the pair is forgotten.
+        let attachment = attachment_of(recipients)?;
+        fold(&attachment)?;
+        let current = schema_follows_ddl()?;
         as_extension_owner(|| {
+            if attachment.schema_has_modes {
+                Spi::run_with_args(
+                    "DELETE FROM campaign_counters.pending_changes WHERE campaigns = $1::regclass",
+                    &[campaigns.into()],
+                )?;
+                Spi::run_with_args(
+                    "DELETE FROM campaign_counters.maintenance WHERE recipients = $1::regclass",
+                    &[recipients.into()],
+                )?;
+            }
             for table in ["attachments", "parked_events", "recipient_failures"]
                 .into_iter()
-                .chain(partitions)
+                .chain(current.then_some("partitions"))
             {
                 Spi::run_with_args(
                     &format!(

@@ -1,8 +1,10 @@
 //! Attached table pairs as the code sees them: validated column facts and kept plans, cached per relation and dropped whenever PostgreSQL invalidates one of the tables.
 
-use crate::context::{owner_of, qualified_name, quote_ident};
+use crate::context::{extension_owner, owner_of, qualified_name, quote_ident};
 use crate::counters::{CampaignKey, Counters, COUNTER_COLUMNS};
 use crate::error::{Error, Result};
+use crate::mode::Mode;
+use crate::pending::PendingPlans;
 use crate::snapshot::exists_in_latest_snapshot;
 use crate::validation::{validate, Facts};
 use pgrx::datum::DatumWithOid;
@@ -247,9 +249,18 @@ pub struct Attachment {
     pub id_type_name: String,
     /// sent_at, delivered_at, read_at, failed_at.
     pub time_columns: [TimeColumn; 4],
+    /// How writes reach the counters (`campaign_counters.attachments.mode`).
+    pub mode: Mode,
+    /// Whether this database's extension schema has counting modes (0.3.0 or later: pending
+    /// changes, maintenance times): until `ALTER EXTENSION ... UPDATE`, a newer library serves an
+    /// older schema without them.
+    pub schema_has_modes: bool,
+    /// The role that owns the extension's tables: pending changes are written as this role.
+    pub extension_owner: pg_sys::Oid,
     /// `UPDATE campaigns SET counter = coalesce(counter, 0) + $n ... WHERE id = $1`, kept for the session.
-    add_to_counters: OwnedPreparedStatement,
+    pub(crate) add_to_counters: OwnedPreparedStatement,
     apply_plans: std::cell::OnceCell<ApplyPlans>,
+    pub(crate) pending_plans: std::cell::OnceCell<PendingPlans>,
 }
 
 /// Names the advisory lock that orders writers of a campaign id that has no row against the
@@ -553,6 +564,17 @@ fn load_attachment(recipients: pg_sys::Oid, campaigns: pg_sys::Oid) -> Result<At
             .prepare_mut(query.as_str(), &argument_types)
             .map(|plan| plan.keep())
     })?;
+    // Through the whole row, so that a schema without the column (before 0.3.0) reads as immediate.
+    let (mode, schema_has_modes) = Spi::get_two_with_args::<String, bool>(
+        "SELECT coalesce(pg_catalog.to_jsonb(a) OPERATOR(pg_catalog.->>) 'mode', 'immediate'),
+                pg_catalog.to_regclass('campaign_counters.pending_changes') IS NOT NULL
+           FROM campaign_counters.attachments a WHERE a.recipients = $1::regclass",
+        &[recipients.into()],
+    )?;
+    let mode = mode
+        .as_deref()
+        .and_then(Mode::parse)
+        .unwrap_or(Mode::Immediate);
     Ok(Attachment {
         recipients,
         campaigns,
@@ -564,8 +586,12 @@ fn load_attachment(recipients: pg_sys::Oid, campaigns: pg_sys::Oid) -> Result<At
         id_kind,
         id_type_name,
         time_columns,
+        mode,
+        schema_has_modes: schema_has_modes.unwrap_or(false),
+        extension_owner: extension_owner()?,
         add_to_counters,
         apply_plans: std::cell::OnceCell::new(),
+        pending_plans: std::cell::OnceCell::new(),
     })
 }
 

@@ -1,14 +1,15 @@
 //! campaign_counters: PostgreSQL keeps WhatsApp campaign counters exact.
 //!
-//! Pure rules (`status`, `counters`, `batch`, `drift`, `webhook`, and the background worker's
-//! `database_list` and `schedule`) carry no pgrx and are tested with plain `cargo test`; the
-//! other modules are the database side, thin around them.
+//! Pure rules (`status`, `counters`, `batch`, `drift`, `mode`, `webhook`, and the background
+//! worker's `database_list` and `schedule`) carry no pgrx and are tested with plain `cargo test`;
+//! the other modules are the database side, thin around them.
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 pub mod batch;
 pub mod counters;
 pub mod database_list;
 pub mod drift;
+pub mod mode;
 pub mod schedule;
 pub mod status;
 pub mod webhook;
@@ -19,6 +20,7 @@ mod attachment;
 mod context;
 mod error;
 mod new_campaigns;
+mod pending;
 mod recalc;
 mod schema_changes;
 mod settings;
@@ -36,9 +38,14 @@ pgrx::extension_sql_file!(
     requires = ["tables"]
 );
 pgrx::extension_sql_file!(
+    "../sql/deferred.sql",
+    name = "deferred",
+    requires = ["functions"]
+);
+pgrx::extension_sql_file!(
     "../sql/funnel.sql",
     name = "funnel",
-    requires = ["functions"]
+    requires = ["deferred"]
 );
 pgrx::extension_sql_file!(
     "../sql/event_triggers.sql",

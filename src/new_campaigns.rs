@@ -3,13 +3,15 @@
 //! This is what keeps a change for a campaign without a row from being lost: the trigger cannot
 //! add it to a row that does not exist, so the row counts it when it is created. An advisory lock
 //! per campaign id orders the two (see `Attachment::write_deltas`), and the count is read in a
-//! snapshot taken after that lock, so no writer's change falls between them.
+//! snapshot taken after that lock, so no writer's change falls between them. Deferred writers
+//! take no such lock: their pending changes for the id, which the count replaces, are deleted in
+//! the count's snapshot, so each of their changes is either counted or still pending.
 
 use crate::attachment::{chosen_attachment, counter_terms, Attachment, KeyKind, Lookup};
 use crate::context::as_role;
 use crate::counters::{recount, CampaignKey};
 use crate::error::{self, or_raise, Error};
-use crate::snapshot::{select_text_in_latest_snapshot, text_group};
+use crate::snapshot::{text_group, LatestSnapshot};
 use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
 use pgrx::{pg_sys, PgOid, PgSqlErrorCode};
@@ -74,9 +76,22 @@ pub fn count_new_campaigns(
         for key in &keys {
             attachment.lock_campaign_id(client, key, true)?;
         }
+        // The count replaces the changes still pending for these ids: both in one snapshot, so a
+        // deferred writer that commits meanwhile is in both or in neither.
+        let snapshot = LatestSnapshot::take();
         let rows = as_role(attachment.recipients_owner, || {
-            select_text_in_latest_snapshot(&count, &[attachment.key_family.array_datum(&keys)])
+            snapshot.rows(&count, &[attachment.key_family.array_datum(&keys)])
         })?;
+        if attachment.schema_has_modes {
+            let ids: Vec<String> = keys.iter().map(CampaignKey::to_string).collect();
+            as_role(attachment.extension_owner, || {
+                snapshot.rows(
+                    Attachment::forget_pending_query(),
+                    &[attachment.campaigns.into(), ids.into()],
+                )
+            })?;
+        }
+        drop(snapshot);
         let groups = rows
             .iter()
             .filter_map(|row| text_group(attachment.key_family, row));

@@ -5,6 +5,7 @@ use crate::context::{as_role, pinned, quote_ident, require_owner, warning};
 use crate::counters::{recount, CampaignKey, COUNTER_COLUMNS};
 use crate::drift::{compare, Drift};
 use crate::error::{or_raise, Error, Result};
+use crate::snapshot::{text_group, LatestSnapshot};
 use crate::status::Status;
 use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
@@ -66,6 +67,28 @@ fn add_group(
     Ok(())
 }
 
+/// The recipients of a count row (as text) whose status counts nowhere; 0 for rows of a
+/// countable status or without a campaign id.
+fn counted_nowhere(attachment: &Attachment, row: &[Option<String>]) -> i64 {
+    let has_id = row
+        .first()
+        .and_then(|id| id.as_deref())
+        .and_then(|id| attachment.key_family.parse(id))
+        .is_some();
+    let counts = row
+        .get(1)
+        .and_then(|status| status.as_deref())
+        .and_then(|status| Status::parse(status.as_bytes()))
+        .is_some();
+    match (has_id, counts) {
+        (true, false) => row
+            .get(2)
+            .and_then(|number| number.as_deref()?.parse().ok())
+            .unwrap_or(0),
+        _ => 0,
+    }
+}
+
 fn warn_uncounted(attachment: &Attachment, uncounted: i64) {
     if uncounted > 0 {
         warning(
@@ -105,8 +128,7 @@ fn as_owner<R>(acting: Acting, owner: pg_sys::Oid, body: impl FnOnce() -> R) -> 
 pub fn repair(attachment: &Attachment, campaign_id: Option<&str>, acting: Acting) -> Result<i64> {
     let arguments: Vec<DatumWithOid> = campaign_id.map(DatumWithOid::from).into_iter().collect();
     Spi::connect_mut(|client| {
-        // `update` rather than `select`: each query then takes a fresh snapshot, so the count
-        // sees every writer that committed while recalc waited for its campaign row locks.
+        // `update` rather than `select`: the lock reads the newest row versions.
         let stored_query = format!(
             "SELECT {}, {} FROM {} {} ORDER BY {} FOR NO KEY UPDATE",
             attachment.key_expression("id"),
@@ -133,15 +155,30 @@ pub fn repair(attachment: &Attachment, campaign_id: Option<&str>, acting: Acting
                 ),
             ));
         }
+        // One snapshot, taken after the locks, for the count and for the pending changes it
+        // replaces: a deferred writer that commits meanwhile is in both or in neither.
+        let snapshot = LatestSnapshot::take();
         let count = count_query(attachment, campaign_id);
-        let (groups, uncounted) =
-            as_owner(acting, attachment.recipients_owner, || -> Result<_> {
-                let (mut groups, mut uncounted) = (Vec::new(), 0);
-                for row in client.update(count.as_str(), None, &arguments)? {
-                    add_group(attachment, &row, 1, &mut groups, &mut uncounted)?;
-                }
-                Ok((groups, uncounted))
+        let rows = as_owner(acting, attachment.recipients_owner, || {
+            snapshot.rows(&count, &arguments)
+        })?;
+        if attachment.schema_has_modes && !stored.is_empty() {
+            let ids: Vec<String> = stored.iter().map(|(id, _)| id.to_string()).collect();
+            as_role(attachment.extension_owner, || {
+                snapshot.rows(
+                    Attachment::forget_pending_query(),
+                    &[attachment.campaigns.into(), ids.into()],
+                )
             })?;
+        }
+        drop(snapshot);
+        let (mut groups, mut uncounted) = (Vec::new(), 0);
+        for row in &rows {
+            match text_group(attachment.key_family, row) {
+                Some(group) => groups.push(group),
+                None => uncounted += counted_nowhere(attachment, row),
+            }
+        }
         warn_uncounted(attachment, uncounted);
         let comparison = compare(&stored, &recount(groups));
         if !comparison.repairs.is_empty() {
@@ -175,17 +212,41 @@ fn write_repairs(
 }
 
 /// Reports every counter that differs from a recount, and every campaign id whose recipients
-/// have no campaign row. Stored counters and the recount are read by one query, so in one
-/// snapshot: writers that run meanwhile never show as drift.
+/// have no campaign row. Stored counters (plus pending changes) and the recount are read by one
+/// query, so in one snapshot: writers and folds that run meanwhile never show as drift.
 pub fn report(
     attachment: &Attachment,
     campaign_id: Option<&str>,
 ) -> Result<Vec<Drift<CampaignKey>>> {
     let arguments: Vec<DatumWithOid> = campaign_id.map(DatumWithOid::from).into_iter().collect();
+    let pending = if attachment.schema_has_modes {
+        let filter = match campaign_id {
+            Some(_) => format!(
+                "AND campaign_id = CAST(CAST($1 AS {}) AS text)",
+                attachment.id_type_name
+            ),
+            None => String::new(),
+        };
+        format!(
+            "UNION ALL
+             SELECT 'pending', {}, NULL, NULL, {} FROM campaign_counters.pending_changes
+              WHERE campaigns = {}::pg_catalog.oid::pg_catalog.regclass {filter} GROUP BY campaign_id",
+            attachment.key_expression("campaign_id"),
+            COUNTER_COLUMNS
+                .iter()
+                .map(|name| format!("sum({name})::int8"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            attachment.campaigns.to_u32(),
+        )
+    } else {
+        String::new()
+    };
     let query = format!(
-        "SELECT true, {}, NULL::text, NULL::int8, {} FROM {} {}
+        "SELECT 'stored', {}, NULL::text, NULL::int8, {} FROM {} {}
          UNION ALL
-         SELECT false, {}, status::text, count(*), NULL, NULL, NULL, NULL, NULL FROM {} {} GROUP BY 2, 3",
+         SELECT 'recount', {}, status::text, count(*), NULL, NULL, NULL, NULL, NULL FROM {} {} GROUP BY 2, 3
+         {pending}",
         attachment.key_expression("id"),
         counters_list(),
         attachment.campaigns_name,
@@ -194,18 +255,22 @@ pub fn report(
         attachment.recipients_name,
         campaign_filter(attachment, campaign_id, "campaign_id"),
     );
-    let (stored, groups, uncounted) = Spi::connect(|client| -> Result<_> {
-        let (mut stored, mut groups, mut uncounted) = (Vec::new(), Vec::new(), 0);
+    let (stored, pending, groups, uncounted) = Spi::connect(|client| -> Result<_> {
+        let (mut stored, mut pending, mut groups, mut uncounted) =
+            (Vec::new(), Vec::new(), Vec::new(), 0);
         for row in client.select(query.as_str(), None, &arguments)? {
-            if row.get::<bool>(1)? == Some(true) {
-                if let Some(id) = attachment.key_family.read(&row, 2)? {
-                    stored.push((id, read_counters(&row, 5)?));
-                }
-            } else {
+            let part = row.get::<&str>(1)?.unwrap_or_default();
+            if part == "recount" {
                 add_group(attachment, &row, 2, &mut groups, &mut uncounted)?;
+            } else if let Some(id) = attachment.key_family.read(&row, 2)? {
+                let counters = read_counters(&row, 5)?;
+                match part {
+                    "stored" => stored.push((id, counters)),
+                    _ => pending.push((id, counters.map(|value| value.unwrap_or(0)))),
+                }
             }
         }
-        Ok((stored, groups, uncounted))
+        Ok((stored, pending, groups, uncounted))
     })?;
     warn_uncounted(attachment, uncounted);
     if let (Some(id), true, true) = (campaign_id, stored.is_empty(), groups.is_empty()) {
@@ -217,7 +282,27 @@ pub fn report(
             ),
         ));
     }
-    Ok(compare(&stored, &recount(groups)).drifts)
+    Ok(compare(&with_pending(stored, pending), &recount(groups)).drifts)
+}
+
+/// Stored counters with each campaign's pending changes added (a NULL counter stays NULL: it is
+/// drift either way).
+fn with_pending(
+    stored: Vec<(CampaignKey, [Option<i64>; 5])>,
+    pending: Vec<(CampaignKey, [i64; 5])>,
+) -> Vec<(CampaignKey, [Option<i64>; 5])> {
+    let pending: std::collections::BTreeMap<CampaignKey, [i64; 5]> = pending.into_iter().collect();
+    stored
+        .into_iter()
+        .map(|(id, mut counters)| {
+            if let Some(change) = pending.get(&id) {
+                for (counter, delta) in counters.iter_mut().zip(change) {
+                    *counter = counter.map(|value| value + delta);
+                }
+            }
+            (id, counters)
+        })
+        .collect()
 }
 
 #[pg_extern(sql = false)]

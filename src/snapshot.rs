@@ -2,11 +2,11 @@
 
 use crate::attachment::KeyFamily;
 use crate::counters::CampaignKey;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::status::Status;
 use pgrx::datum::DatumWithOid;
-use pgrx::pg_sys;
 use pgrx::prelude::*;
+use pgrx::{pg_sys, PgSqlErrorCode};
 use std::ffi::{CStr, CString};
 
 /// One (campaign, status, recipients) group of a count query read as text
@@ -18,67 +18,113 @@ pub fn text_group(family: KeyFamily, row: &[Option<String>]) -> Option<(Campaign
     Some((key, status, number))
 }
 
-/// Runs a read-only `query` under a snapshot taken now, and returns its rows with every column as
-/// text (NULL as None). Must run inside an SPI connection.
+/// A snapshot of the newest committed state, registered so that several statements (run as
+/// different roles, say) read exactly the same state. Unregistered when dropped.
+pub struct LatestSnapshot(pg_sys::Snapshot);
+
+impl LatestSnapshot {
+    pub fn take() -> LatestSnapshot {
+        // SAFETY: GetLatestSnapshot returns a static snapshot that RegisterSnapshot copies and
+        // registers with the current resource owner; `Drop` unregisters it once.
+        LatestSnapshot(unsafe { pg_sys::RegisterSnapshot(pg_sys::GetLatestSnapshot()) })
+    }
+
+    /// Runs `query` (a SELECT, or a data-modifying statement with or without RETURNING) in this
+    /// snapshot, seeing the transaction's own changes, and returns its rows with every column as
+    /// text (NULL as None). Must run inside an SPI connection.
+    pub fn rows(
+        &self,
+        query: &str,
+        arguments: &[DatumWithOid<'_>],
+    ) -> Result<Vec<Vec<Option<String>>>> {
+        let query = CString::new(query).map_err(|_| {
+            Error::new(
+                PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
+                "query text holds a NUL byte",
+            )
+        })?;
+        let mut types: Vec<pg_sys::Oid> = arguments.iter().map(DatumWithOid::oid).collect();
+        let mut values: Vec<pg_sys::Datum> = arguments
+            .iter()
+            .map(|argument| {
+                argument
+                    .datum()
+                    .map_or(pg_sys::Datum::from(0), |d| d.sans_lifetime())
+            })
+            .collect();
+        let nulls: Vec<std::ffi::c_char> = arguments
+            .iter()
+            .map(|argument| if argument.datum().is_some() { b' ' } else { b'n' } as std::ffi::c_char)
+            .collect();
+        let mut rows = Vec::new();
+        // SAFETY: the query text and the argument arrays outlive the calls; the snapshot is
+        // registered for the life of self. With read_only = false SPI runs the statement in a
+        // copy of that snapshot with the current command id, as RI triggers do. The plan is freed
+        // before returning (an ERROR in between aborts the transaction, which frees it), and
+        // SPI_tuptable is read only up to SPI_processed rows, before any other SPI call.
+        unsafe {
+            let plan =
+                pg_sys::SPI_prepare(query.as_ptr(), arguments.len() as i32, types.as_mut_ptr());
+            if plan.is_null() {
+                return Err(spi_failure(pg_sys::SPI_result));
+            }
+            let status = pg_sys::SPI_execute_snapshot(
+                plan,
+                values.as_mut_ptr(),
+                nulls.as_ptr(),
+                self.0,
+                std::ptr::null_mut(),
+                false,
+                true,
+                0,
+            );
+            pg_sys::SPI_freeplan(plan);
+            if status < 0 {
+                return Err(spi_failure(status));
+            }
+            if !pg_sys::SPI_tuptable.is_null() {
+                let table = &*pg_sys::SPI_tuptable;
+                let columns = (*table.tupdesc).natts;
+                for index in 0..pg_sys::SPI_processed as usize {
+                    let tuple = *table.vals.add(index);
+                    let mut row = Vec::with_capacity(columns as usize);
+                    for column in 1..=columns {
+                        let text = pg_sys::SPI_getvalue(tuple, table.tupdesc, column);
+                        row.push(if text.is_null() {
+                            None
+                        } else {
+                            Some(CStr::from_ptr(text).to_string_lossy().into_owned())
+                        });
+                    }
+                    rows.push(row);
+                }
+            }
+        }
+        Ok(rows)
+    }
+}
+
+impl Drop for LatestSnapshot {
+    fn drop(&mut self) {
+        // SAFETY: registered in `take` with the same resource owner, unregistered once.
+        unsafe { pg_sys::UnregisterSnapshot(self.0) };
+    }
+}
+
+fn spi_failure(status: i32) -> Error {
+    Error::new(
+        PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
+        format!("SPI failed with status {status}"),
+    )
+}
+
+/// Runs `query` under a snapshot taken now and returns its rows as text. Must run inside an SPI
+/// connection.
 pub fn select_text_in_latest_snapshot(
     query: &str,
     arguments: &[DatumWithOid<'_>],
 ) -> Result<Vec<Vec<Option<String>>>> {
-    let query = CString::new(query).map_err(|_| {
-        crate::error::Error::new(
-            pgrx::PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
-            "query text holds a NUL byte",
-        )
-    })?;
-    let mut types: Vec<pg_sys::Oid> = arguments.iter().map(DatumWithOid::oid).collect();
-    let mut values: Vec<pg_sys::Datum> = arguments
-        .iter()
-        .map(|argument| {
-            argument
-                .datum()
-                .map_or(pg_sys::Datum::from(0), |d| d.sans_lifetime())
-        })
-        .collect();
-    let nulls: Vec<std::ffi::c_char> = arguments
-        .iter()
-        .map(|argument| if argument.datum().is_some() { b' ' } else { b'n' } as std::ffi::c_char)
-        .collect();
-    let mut rows = Vec::new();
-    // SAFETY: the snapshot pushed here is popped before returning (an ERROR in between aborts
-    // the transaction, which resets the active snapshot stack); read_only = true makes SPI run
-    // the query in exactly that active snapshot. The argument arrays outlive the call, and
-    // SPI_tuptable is read only up to SPI_processed rows, before any other SPI call.
-    unsafe {
-        pg_sys::PushActiveSnapshot(pg_sys::GetLatestSnapshot());
-        let status = pg_sys::SPI_execute_with_args(
-            query.as_ptr(),
-            arguments.len() as i32,
-            types.as_mut_ptr(),
-            values.as_mut_ptr(),
-            nulls.as_ptr(),
-            true,
-            0,
-        );
-        pg_sys::PopActiveSnapshot();
-        if status == pg_sys::SPI_OK_SELECT as i32 && !pg_sys::SPI_tuptable.is_null() {
-            let table = &*pg_sys::SPI_tuptable;
-            let columns = (*table.tupdesc).natts;
-            for index in 0..pg_sys::SPI_processed as usize {
-                let tuple = *table.vals.add(index);
-                let mut row = Vec::with_capacity(columns as usize);
-                for column in 1..=columns {
-                    let text = pg_sys::SPI_getvalue(tuple, table.tupdesc, column);
-                    row.push(if text.is_null() {
-                        None
-                    } else {
-                        Some(CStr::from_ptr(text).to_string_lossy().into_owned())
-                    });
-                }
-                rows.push(row);
-            }
-        }
-    }
-    Ok(rows)
+    LatestSnapshot::take().rows(query, arguments)
 }
 
 /// Whether `query` (one argument) returns a row in a snapshot taken now.

@@ -5,6 +5,7 @@ use crate::attachment::{forget_all, trigger_target, Column, KeyKind, TriggerTarg
 use crate::context::{as_role, qualified_name};
 use crate::counters::CampaignDeltas;
 use crate::error::{self, or_raise, Error};
+use crate::mode::Mode;
 use crate::recalc::{repair, Acting};
 use crate::status::Status;
 use pgrx::prelude::*;
@@ -253,10 +254,13 @@ fn count_statement(trigger: &PgTrigger<'_>) -> error::Result<()> {
         deltas.merge(deferral.finish());
     }
     if let Some(deltas) = Deferral::hand_over(attachment.recipients, deltas) {
-        // The writer needs no rights on the campaigns table: its owner writes the counters.
-        as_role(attachment.campaigns_owner, || {
-            attachment.write_deltas(deltas.nonzero())
-        })?;
+        match attachment.mode {
+            // The writer needs no rights on the campaigns table: its owner writes the counters.
+            Mode::Immediate => as_role(attachment.campaigns_owner, || {
+                attachment.write_deltas(deltas.nonzero())
+            })?,
+            Mode::Deferred => attachment.record_pending(deltas.nonzero())?,
+        }
     }
     Ok(())
 }

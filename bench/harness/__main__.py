@@ -8,13 +8,14 @@ import time
 from pathlib import Path
 
 from . import dataset, log, render, server
-from .profiles import PROFILES, from_env
+from .profiles import PROFILES, WORKER_SETTINGS, from_env
 from .samples import Samples
-from .workloads import bulk, memory, recalc, single_row, webhook
+from .workloads import bulk, deferred, memory, recalc, single_row, webhook
 
 BENCH_DIR = server.PGDATA.parent
-SOAK_SAMPLES = server.REPO_ROOT / "bench/results/soak.json"
-SECTIONS = ("1", "2", "3", "5", "4")  # the order of the workloads (memory before the big recount)
+# soak.json, receiver.json, ingest.jsonl: the samples of the scripts that measure on their own.
+OWN_SCRIPTS_SAMPLES = server.REPO_ROOT / "bench/results"
+SECTIONS = ("1", "2", "3", "5", "4", "6")  # the order of the workloads (memory before the big recount)
 
 
 def arguments() -> argparse.Namespace:
@@ -126,8 +127,14 @@ def measure(args: argparse.Namespace) -> None:
             "3": lambda: webhook.run(p, samples, work),
             "5": lambda: memory.run(p, samples),
             "4": lambda: recalc.run(p, samples, work),
+            "6": lambda: deferred.run(p, samples),
         }
         for section in SECTIONS:
+            if section == "6" and section in args.sections:
+                # On a server of its own, with the background worker preloaded.
+                log.info(f"restarting the server with {' '.join(WORKER_SETTINGS)} for workload 6")
+                server.pg_sh("cc_server_start", *p.pg_settings, *WORKER_SETTINGS)
+                dataset.load(p)
             if section in args.sections:
                 samples.add("load", server.loadavg(), workload=section)
                 workloads[section]()
@@ -146,7 +153,7 @@ def main() -> None:
         raise SystemExit(f"bench: no samples in {args.results}; run scripts/bench without --render first")
     results = args.results.resolve()
     name = results.relative_to(server.REPO_ROOT) if results.is_relative_to(server.REPO_ROOT) else results
-    render.write(args.results, SOAK_SAMPLES, args.output, f"{name}/")
+    render.write(args.results, OWN_SCRIPTS_SAMPLES, args.output, f"{name}/")
     log.info(f"report: {args.output}")
 
 

@@ -9,7 +9,7 @@ def counters(samples: Samples, context: str, variant: str, search_path: str | No
     a recount (bench.drift); none keeps no counters."""
     if variant == "none":
         return
-    if variant == "campaign_counters":
+    if variant in ("campaign_counters", "deferred"):  # verify counts pending changes in deferred mode
         sql = "SELECT count(*) FROM campaign_counters.verify_campaign_counters(NULL, 'marketing_campaigns'::regclass)"
         result = f"verify_campaign_counters(): {server.query(sql, search_path)} rows"
     else:

@@ -32,6 +32,9 @@ class Profile:
     row_bulk_repeat: int = 1  # 1. rounds of the (quadratic) row peer
     clients: int = 8  # 2. the "many clients" case
     pg_settings: tuple[str, ...] = DEFAULT_PG_SETTINGS  # server settings (BENCH_PG_SETTINGS)
+    hook_recipients: int = 200_000  # 6. `sent` recipients of the hot campaign the 10-status bodies deliver, then read
+    sustained_seconds: int = 300  # 6. the sustained hot load sampled for freshness and delta storage
+    current_pending: tuple[int, ...] = (100, 1000, 10_000)  # 6. pending rows when timing current_counters()
 
     @property
     def per_campaign(self) -> int:
@@ -46,6 +49,23 @@ class Profile:
     def mem_tenth(self) -> int:
         """Recipients of the smaller UPDATE of workload 5."""
         return self.recipients // 10
+
+    def deferred_scenarios(self) -> list["Scenario"]:
+        """Workload 6: the counting modes side by side, with no trigger and floor."""
+        c, everyone, modes = self.clients, self.recipients, ("none", "floor", "campaign_counters", "deferred")
+        return [
+            Scenario(
+                f"hot{c}",
+                clients=c,
+                hi=self.per_campaign,
+                label=f"{c} clients, all on one hot campaign",
+                variants=modes,
+            ),
+            Scenario(
+                f"spread{c}", clients=c, hi=everyone, label=f"{c} clients, spread over all campaigns", variants=modes
+            ),
+            Scenario("spread1", clients=1, hi=everyone, label="1 client, spread over all campaigns", variants=modes),
+        ]
 
     def scenarios(self) -> list["Scenario"]:
         c, everyone = self.clients, self.recipients
@@ -66,14 +86,14 @@ class Profile:
                 label=f"{c} clients, all on one hot campaign",
                 fillfactor_too=True,
             ),
-            # Not in issue 5: without waiting for WAL flushes, it shows the CPU cost per
+            # Not a target: without waiting for WAL flushes, it shows the CPU cost per
             # transaction of each way of keeping counters.
             Scenario(
                 "async1",
                 clients=1,
                 hi=everyone,
                 options="-c synchronous_commit=off",
-                label="1 client, spread, `synchronous_commit = off` (CPU cost, not in issue 5)",
+                label="1 client, spread, `synchronous_commit = off` (CPU cost, not a target)",
                 index_too=True,
                 has_targets=False,
             ),
@@ -92,11 +112,12 @@ class Scenario:
     options: str = ""  # extra PGOPTIONS of the pgbench run
     fillfactor_too: bool = False  # floor and campaign_counters also run at fillfactor 10
     index_too: bool = False  # floor also runs with enable_seqscan = off (floor_idx)
-    has_targets: bool = True  # judged against the targets of issue 5
+    has_targets: bool = True  # judged against the targets (section Targets of the report)
+    variants: tuple[str, ...] = ("none", "floor", "row", "statement", "campaign_counters")
 
     def slots(self) -> list[tuple[str, int]]:
         """(variant, fillfactor of marketing_campaigns) run in this scenario, in turn order."""
-        slots = [(v, 100) for v in ("none", "floor", "row", "statement", "campaign_counters")]
+        slots = [(v, 100) for v in self.variants]
         if self.fillfactor_too:
             slots += [("floor", 10), ("campaign_counters", 10)]
         if self.index_too:
@@ -134,6 +155,8 @@ PROFILES = {
         recalc_recipients=2_000_000,
         recalc_campaigns=1000,
         recalc_repeat=2,
+        hook_recipients=50_000,
+        sustained_seconds=60,
     ),
     # Checks the harness end to end in a couple of minutes (scripts/bench --quick).
     "small": Profile(
@@ -150,8 +173,18 @@ PROFILES = {
         recalc_recipients=100_000,
         recalc_campaigns=100,
         recalc_repeat=1,
+        hook_recipients=20_000,
+        sustained_seconds=15,
+        current_pending=(100, 1000),
     ),
 }
+
+# Workload 6 runs on a server of its own with the background worker: preloaded, serving the
+# benchmark's database at its default fold interval.
+WORKER_SETTINGS = (
+    "shared_preload_libraries=campaign_counters",
+    f"campaign_counters.databases={os.environ.get('PGDATABASE', 'postgres')}",
+)
 
 
 def from_env(name: str) -> Profile:
@@ -162,10 +195,16 @@ def from_env(name: str) -> Profile:
         value = os.environ.get(f"BENCH_{field.name.upper()}")
         if value is None or field.name == "name":
             continue
-        overrides[field.name] = tuple(value.split()) if field.name == "pg_settings" else int(value)
+        if field.name == "pg_settings":
+            overrides[field.name] = tuple(value.split())
+        elif field.name == "current_pending":
+            overrides[field.name] = tuple(int(v) for v in value.split())
+        else:
+            overrides[field.name] = int(value)
     return dataclasses.replace(profile, **overrides)
 
 
 def from_record(record: dict) -> Profile:
     """The profile stored with a run's samples."""
-    return Profile(**{**record, "pg_settings": tuple(record["pg_settings"])})
+    tuples = {k: tuple(record[k]) for k in ("pg_settings", "current_pending") if k in record}
+    return Profile(**{**record, **tuples})

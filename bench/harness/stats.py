@@ -19,3 +19,11 @@ def fastest(*times: float | None) -> float | None:
 def highest(*rates: float | None) -> float | None:
     """The highest of the measured rates."""
     return max((r for r in rates if r is not None), default=None)
+
+
+def nearest_rank(values: list[float], q: float) -> float | None:
+    """The q-quantile as one of the values (the one nearest rank q of the sorted values)."""
+    if not values:
+        return None
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]

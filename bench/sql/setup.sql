@@ -131,6 +131,7 @@ BEGIN
         WHEN 'row' THEN PERFORM baseline_row_attach();
         WHEN 'statement' THEN PERFORM baseline_stmt_attach();
         WHEN 'campaign_counters' THEN PERFORM campaign_counters.attach();
+        WHEN 'deferred' THEN PERFORM campaign_counters.attach(mode => 'deferred');
         ELSE RAISE EXCEPTION 'unknown variant %', variant;
     END CASE;
 END $$;

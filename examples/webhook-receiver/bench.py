@@ -3,16 +3,17 @@ the same bodies sent straight over SQL by 8 connections, for bodies of 1 and 10 
 latency of campaign_funnel() for a campaign of 100,000 recipients.
 
 Run by scripts/receiver-bench, which starts a private PostgreSQL with the extension attached to the
-reference tables and passes --database-url. Prints a Markdown section for BENCHMARKS.md.
+reference tables and passes --database-url. Writes the raw samples as JSON (--results), which
+scripts/bench renders into BENCHMARKS.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -30,6 +31,7 @@ sys.path.insert(0, str(HERE))
 from meta_sender import Poster, encode, status_item, webhook  # noqa: E402
 
 SECRET = "bench-secret"
+POOL_PER_WORKER = 8  # the receiver's database connections per uvicorn worker
 APPLY = "SELECT outcome, count(*) FROM campaign_counters.apply_whatsapp_webhook(%s::jsonb, %s::regclass) GROUP BY outcome"
 
 
@@ -42,7 +44,7 @@ def free_port() -> int:
 def start_receiver(database_url: str, workers: int, log: Path) -> tuple[subprocess.Popen, str]:
     port = free_port()
     env = dict(os.environ, DATABASE_URL=database_url, WHATSAPP_APP_SECRET=SECRET, WHATSAPP_VERIFY_TOKEN="bench",
-               PORT=str(port), HOST="127.0.0.1", WEB_CONCURRENCY=str(workers), DB_POOL_MAX="8",
+               PORT=str(port), HOST="127.0.0.1", WEB_CONCURRENCY=str(workers), DB_POOL_MAX=str(POOL_PER_WORKER),
                LOG_LEVEL="warning", PYTHONDONTWRITEBYTECODE="1")
     with open(log, "ab") as out:
         process = subprocess.Popen([str(HERE / "run")], env=env, stdout=out, stderr=subprocess.STDOUT)
@@ -165,12 +167,14 @@ def funnel_latency(conn, recipients: int, rounds: int) -> dict:
     total = conn.execute("SELECT count(*) FROM campaign_recipients").fetchone()[0]
     campaigns = conn.execute("SELECT count(*) FROM marketing_campaigns").fetchone()[0]
     row = conn.execute("SELECT delivery_rate, read_rate, sent_to_delivered_median, delivered_to_read_p90 FROM campaign_counters.campaign_funnel(%s)", (campaign,)).fetchone()
-    return {"one": one, "all": everyone, "total": total, "campaigns": campaigns, "row": row}
-
-
-def quantile(values: list[float], q: float) -> float:
-    values = sorted(values)
-    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
+    # What the two percentile sorts of the funnel work on: one interval per recipient with both times.
+    intervals = conn.execute("""SELECT count(delivered_at - sent_at), count(read_at - delivered_at)
+                                  FROM campaign_recipients WHERE campaign_id = %s""", (campaign,)).fetchone()
+    return {"recipients": recipients, "rounds": rounds, "one_ms": one, "all_ms": everyone,
+            "total_recipients": total, "campaigns": campaigns,
+            "delivery_rate": float(row[0]), "read_rate": float(row[1]),
+            "sent_to_delivered_median_s": row[2].total_seconds(), "delivered_to_read_p90_s": row[3].total_seconds(),
+            "sent_to_delivered_intervals": intervals[0], "delivered_to_read_intervals": intervals[1]}
 
 
 def main() -> int:
@@ -183,7 +187,11 @@ def main() -> int:
     parser.add_argument("--workers", default="1,2", help="uvicorn worker counts to measure")
     parser.add_argument("--funnel-recipients", type=int, default=100_000)
     parser.add_argument("--funnel-rounds", type=int, default=20)
+    parser.add_argument("--results", type=Path, required=True, help="where the samples go (JSON)")
+    parser.add_argument("--commit", default="?", help="the build measured (scripts/lib/pg.sh cc_build_id)")
     args = parser.parse_args()
+    started_at = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    load_start = " ".join(f"{x:.2f}" for x in os.getloadavg())
 
     workers = [int(w) for w in args.workers.split(",")]
     sizes = (1, 10)
@@ -202,7 +210,7 @@ def main() -> int:
     conn.execute("VACUUM (ANALYZE) campaign_recipients")
 
     receivers = {f"http{w}": start_receiver(args.database_url, w, log) for w in workers}
-    results: dict[tuple[str, str, int], list[float]] = {}
+    rates = []
     started = time.time()
     try:
         for scenario, ids in pools.items():
@@ -224,7 +232,8 @@ def main() -> int:
                         if applied != len(batch):
                             raise SystemExit(f"{method} size {size}: {applied} of {len(batch)} statuses applied")
                         rate = len(batch) / elapsed
-                        results.setdefault((scenario, method, size), []).append(rate)
+                        rates.append({"scenario": scenario, "method": method, "size": size, "round": round_ + 1,
+                                      "statuses_per_s": round(rate, 1)})
                         print(f"bench: {scenario} round {round_ + 1} {method} size {size}: {rate:.0f} statuses/s", file=sys.stderr, flush=True)
     finally:
         for process, _ in receivers.values():
@@ -234,53 +243,33 @@ def main() -> int:
     funnel = funnel_latency(conn, args.funnel_recipients, args.funnel_rounds)
     conn.close()
 
-    label = {"sql": "SQL, 8 connections calling `apply_whatsapp_webhook` (no HTTP)"}
-    for w in workers:
-        label[f"http{w}"] = f"HTTP through the receiver, {w} uvicorn worker{'s' if w > 1 else ''}"
-    out = []
-    out.append(f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {os.cpu_count()} CPUs "
-               f"(load average at the end {' '.join(f'{x:.2f}' for x in os.getloadavg())}), PostgreSQL {settings['server_version']}, "
-               f"fsync = {settings['fsync']}, synchronous_commit = {settings['synchronous_commit']}, shared_buffers = {int(settings['shared_buffers']) * 8 // 1024} MB; "
-               f"Python {platform.python_version()}. Senders, receiver and server share the machine.")
-    out.append("")
-    out.append(f"### Statuses per second, {args.senders} concurrent senders")
-    out.append("")
-    out.append(f"Every status is a `delivered` for a distinct `sent` recipient, so every status is applied; {args.bodies} bodies per run, "
-               f"median of {args.rounds} interleaved rounds. *Hot*: all recipients in one campaign, so every body updates the same "
-               f"campaign row. *Spread*: recipients round-robin over {args.spread} campaigns (a body of 10 touches 10 campaign rows). "
-               f"Each HTTP sender keeps one connection alive and posts signed bodies one after another; the receiver's pool has 8 connections "
-               f"per worker; each answer is 200 after commit. After all runs `verify_campaign_counters()` reported {drift} rows.")
-    out.append("")
-    out.append("| campaigns | path | 1 status per body | 10 statuses per body |")
-    out.append("|---|---|---|---|")
-    for scenario in scenarios:
-        for method in methods:
-            cells = []
-            for size in sizes:
-                median = statistics.median(results[(scenario, method, size)])
-                cells.append(f"{median:,.0f} statuses/s ({median / size:,.0f} bodies/s)")
-            out.append(f"| {scenario} | {label[method]} | {cells[0]} | {cells[1]} |")
-        for w in workers:
-            ratio = [statistics.median(results[(scenario, f"http{w}", s)]) / statistics.median(results[(scenario, "sql", s)]) for s in sizes]
-            out.append(f"| {scenario} | HTTP ({w} worker{'s' if w > 1 else ''}) as a share of SQL | {ratio[0]:.0%} | {ratio[1]:.0%} |")
-    out.append("")
-    out.append(f"### `campaign_funnel()` latency")
-    out.append("")
-    one, everyone = funnel["one"], funnel["all"]
-    row = funnel["row"]
-    out.append(f"A campaign of {args.funnel_recipients:,} recipients (5% pending, 5% failed, 9% sent, 36% delivered, 45% read; "
-               f"its funnel: delivery rate {row[0]}, read rate {row[1]}, sent->delivered median {row[2].total_seconds():.1f} s, "
-               f"delivered->read p90 {row[3].total_seconds() / 3600:.1f} h), "
-               f"in a recipients table of {funnel['total']:,} rows and {funnel['campaigns']} campaigns, after `VACUUM (ANALYZE)`, "
-               f"warm cache, {args.funnel_rounds} calls each, measured by the client:")
-    out.append("")
-    out.append("| call | median | p90 |")
-    out.append("|---|---|---|")
-    out.append(f"| `campaign_funnel('<that campaign>')` | {statistics.median(one):.1f} ms | {quantile(one, 0.9):.1f} ms |")
-    out.append(f"| `campaign_funnel()` (all {funnel['campaigns']} campaigns, one pass over all {funnel['total']:,} recipients) | "
-               f"{statistics.median(everyone):.1f} ms | {quantile(everyone, 0.9):.1f} ms |")
-    out.append("")
-    print("\n".join(out))
+    samples = {
+        "started": started_at,
+        "commit": args.commit,
+        "nproc": os.cpu_count(),
+        "load_start": load_start,
+        "load_end": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+        "server_version": settings["server_version"],
+        "fsync": settings["fsync"],
+        "synchronous_commit": settings["synchronous_commit"],
+        "shared_buffers_mb": int(settings["shared_buffers"]) * 8 // 1024,
+        "python": platform.python_version(),
+        "bodies": args.bodies,
+        "rounds": args.rounds,
+        "senders": args.senders,
+        "pool_per_worker": POOL_PER_WORKER,
+        "spread": args.spread,
+        "workers": workers,
+        "sizes": list(sizes),
+        "methods": methods,
+        "rates": rates,
+        "drift": drift,
+        "throughput_seconds": round(throughput_seconds),
+        "funnel": funnel,
+    }
+    args.results.parent.mkdir(parents=True, exist_ok=True)
+    args.results.write_text(json.dumps(samples, indent=1) + "\n")
+    print(f"bench: samples written to {args.results}", file=sys.stderr)
     print(f"bench: throughput part took {throughput_seconds:.0f} s; receiver log {log}", file=sys.stderr)
     return 0
 

@@ -75,13 +75,6 @@ cc_install() {
     return 0
 }
 
-# The commit the extension is built from, with -dirty when its sources have uncommitted changes.
-cc_build_id() {
-    local dirty=""
-    git -C "$REPO_ROOT" diff --quiet HEAD -- src sql Cargo.toml Cargo.lock || dirty=-dirty
-    echo "$(git -C "$REPO_ROOT" rev-parse --short HEAD)$dirty"
-}
-
 # Starts a fresh server (any earlier one in $CC_PGDATA is stopped and wiped). Extra arguments
 # are passed to postgres as -c settings, for example fsync=off.
 # shellcheck disable=SC2120 # the settings are optional

@@ -6,7 +6,7 @@
 # shellcheck disable=SC2034 # used by the suites
 {
     schema_file=${CC_REFERENCE_SCHEMA:-$REPO_ROOT/tests/fixtures/reference_schema.sql}
-    dir=$REPO_ROOT/tests/soak # the suites' SQL scripts
+    dir=$REPO_ROOT/tests/$CC_SUITE # the suite's SQL scripts (tests/soak, tests/crash)
     work=$(dirname "$CC_PGDATA")
 }
 started=$(date +%s.%N)

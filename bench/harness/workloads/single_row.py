@@ -25,32 +25,47 @@ def run(profile: Profile, samples: Samples) -> None:
     log.info(
         f"2. single-row status updates: pgbench, {p.pgbench_rounds} rounds of {p.pgbench_seconds}s per variant and scenario"
     )
-    for variant, ff in all_slots:
+    create_copies(all_slots)
+    for scenario in scenarios:
+        run_scenario(p, scenario, samples)
+    drop_copies(all_slots)
+    record_plans(samples)
+
+
+def create_copies(slots: list[tuple[str, int]]) -> None:
+    """Empty tables of their own for each (variant, fillfactor); run_scenario loads them."""
+    for variant, ff in slots:
         server.execute(f"CREATE SCHEMA {schema(variant, ff)}")
         server.execute(
             server.REFERENCE_SCHEMA.read_text(),
             f"ALTER TABLE marketing_campaigns SET (fillfactor = {ff})",
             search_path=schema(variant, ff),
         )
-    for scenario in scenarios:
-        run_scenario(p, scenario, samples)
-    for variant, ff in all_slots:
+
+
+def drop_copies(slots: list[tuple[str, int]]) -> None:
+    for variant, ff in slots:
         server.use_variant("none", schema(variant, ff))
         server.execute(f"DROP SCHEMA {schema(variant, ff)} CASCADE")
-    record_plans(samples)
 
 
-def run_scenario(profile: Profile, scenario: Scenario, samples: Samples) -> None:
+def reload_copy(variant: str, ff: int) -> None:
+    """The saved rows again in one variant's copy, with its counter maintenance installed."""
+    server.execute(
+        "SELECT bench.use_variant('none')",
+        "SELECT bench.reset()",
+        f"SELECT bench.use_variant('{variant}')",
+        "VACUUM (ANALYZE) campaign_recipients, marketing_campaigns",
+        search_path=schema(variant, ff),
+    )
+
+
+def run_scenario(profile: Profile, scenario: Scenario, samples: Samples, kind: str = "tps") -> None:
+    """Interleaved pgbench rounds of every slot of the scenario, each sample stored as kind."""
     slots = scenario.slots()
     log.info(f"   {scenario.name}: reloading {len(slots)} table copies")
     for variant, ff in slots:
-        server.execute(
-            "SELECT bench.use_variant('none')",
-            "SELECT bench.reset()",
-            f"SELECT bench.use_variant('{variant}')",
-            "VACUUM (ANALYZE) campaign_recipients, marketing_campaigns",
-            search_path=schema(variant, ff),
-        )
+        reload_copy(variant, ff)
     for round_ in range(1, profile.pgbench_rounds + 1):
         line = []
         for i in range(len(slots)):
@@ -61,7 +76,7 @@ def run_scenario(profile: Profile, scenario: Scenario, samples: Samples) -> None
             if variant == "floor_idx":
                 options += " -c enable_seqscan=off"
             tps = server.pgbench(script, profile.pgbench_seconds, scenario.clients, scenario.lo, scenario.hi, options)
-            samples.add("tps", tps, scenario=scenario.name, variant=variant, fillfactor=ff, round=round_)
+            samples.add(kind, tps, scenario=scenario.name, variant=variant, fillfactor=ff, round=round_)
             line.append(f"{variant}/{ff} {tps:.0f}")
         log.info(f"   {scenario.name} round {round_}: " + "; ".join(line))
     for variant, ff in slots:

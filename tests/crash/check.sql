@@ -9,7 +9,7 @@
 --    timestamp equals the earlier of its initial value and the earliest logged event that
 --    implies it (NULL when neither has one). The initial state is known for every row with a
 --    message id: crash_initial holds the rows as scripts/crash-test left them before the
---    webhook load (crash_setup.sql's pending rows, after the bulk update that set them sent
+--    webhook load (setup.sql's pending rows, after the bulk update that set them sent
 --    and the killed one that must have rolled back), and the rows (c) inserts later start
 --    pending with no timestamps (not in crash_initial).
 -- Prints "<check> <count>" lines; every count must be 0 except the totals.
