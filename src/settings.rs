@@ -11,17 +11,15 @@ pub static SWEEP_INTERVAL_S: GucSetting<i32> = GucSetting::<i32>::new(60);
 pub static PARKED_RETENTION_S: GucSetting<i32> = GucSetting::<i32>::new(7 * 24 * 3600);
 
 /// Defines the settings; called by `_PG_init` in every process that loads the library, so that
-/// `SHOW` works (and values are checked) with or without the worker.
+/// the intervals can be shown (and are checked) with or without the worker. The databases setting
+/// exists only when the library is preloaded: PostgreSQL refuses (FATAL) to define a
+/// server-start setting later, and only a preloaded library has a worker to give it to.
 pub fn register() {
-    GucRegistry::define_string_guc(
-        c"campaign_counters.databases",
-        c"Databases the campaign_counters background worker serves (comma-separated).",
-        c"One worker per database, started when campaign_counters is in shared_preload_libraries. \
-          Empty: no worker. A database that does not exist is logged once and waited for.",
-        &DATABASES,
-        GucContext::Postmaster,
-        GucFlags::empty(),
-    );
+    // SAFETY: a flag the postmaster sets while it loads shared_preload_libraries; read only.
+    if unsafe { pgrx::pg_sys::process_shared_preload_libraries_in_progress } {
+        define_databases();
+    }
+
     GucRegistry::define_int_guc(
         c"campaign_counters.fold_interval",
         c"How often the background worker folds deferred attachments' pending changes.",
@@ -55,6 +53,18 @@ pub fn register() {
     // SAFETY: a NUL-terminated constant; called once per process, after the prefix's settings are
     // defined, so a misspelt campaign_counters.* setting is reported instead of silently kept.
     unsafe { pgrx::pg_sys::MarkGUCPrefixReserved(c"campaign_counters".as_ptr()) };
+}
+
+fn define_databases() {
+    GucRegistry::define_string_guc(
+        c"campaign_counters.databases",
+        c"Databases the campaign_counters background worker serves (comma-separated).",
+        c"One worker per database, started when campaign_counters is in shared_preload_libraries. \
+          Empty: no worker. A database that does not exist is logged once and waited for.",
+        &DATABASES,
+        GucContext::Postmaster,
+        GucFlags::empty(),
+    );
 }
 
 /// The databases setting as written (the launcher parses it with `database_list::parse`).
