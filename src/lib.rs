@@ -1,8 +1,8 @@
 //! campaign_counters: PostgreSQL keeps WhatsApp campaign counters exact.
 //!
-//! Pure rules (`status`, `counters`, `batch`, `drift`, `mode`, `webhook`, and the background
-//! worker's `database_list` and `schedule`) carry no pgrx and are tested with plain `cargo test`;
-//! the other modules are the database side, thin around them.
+//! Pure rules (`status`, `counters`, `batch`, `drift`, `mode`, `webhook`, `pricing`, and the
+//! background worker's `database_list` and `schedule`) carry no pgrx and are tested with plain
+//! `cargo test`; the other modules are the database side, thin around them.
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 pub mod batch;
@@ -10,6 +10,7 @@ pub mod counters;
 pub mod database_list;
 pub mod drift;
 pub mod mode;
+pub mod pricing;
 pub mod schedule;
 pub mod status;
 pub mod webhook;
@@ -18,6 +19,7 @@ mod apply;
 mod attach;
 mod attachment;
 mod context;
+mod costs;
 mod error;
 mod new_campaigns;
 mod pending;
@@ -47,6 +49,7 @@ pgrx::extension_sql_file!(
     name = "funnel",
     requires = ["deferred"]
 );
+pgrx::extension_sql_file!("../sql/costs.sql", name = "costs", requires = ["tables"]);
 pgrx::extension_sql_file!(
     "../sql/event_triggers.sql",
     name = "event_triggers",
