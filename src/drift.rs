@@ -64,6 +64,33 @@ pub fn compare<K: Ord + Clone>(
     Comparison { repairs, drifts }
 }
 
+/// Stored counters with each campaign's pending changes added: what the counters will hold once
+/// folded. A NULL counter stays NULL (it is drift either way); pending changes of campaigns with
+/// no row are left out (such a row starts from a recount when it appears).
+pub fn with_pending<K: Ord>(
+    stored: Vec<(K, [Option<i64>; 5])>,
+    pending: &[(K, [i64; 5])],
+) -> Vec<(K, [Option<i64>; 5])> {
+    let mut by_campaign: std::collections::BTreeMap<&K, [i64; 5]> = Default::default();
+    for (campaign, change) in pending {
+        let sum = by_campaign.entry(campaign).or_default();
+        for (total, delta) in sum.iter_mut().zip(change) {
+            *total += delta;
+        }
+    }
+    stored
+        .into_iter()
+        .map(|(campaign, mut counters)| {
+            if let Some(change) = by_campaign.get(&campaign) {
+                for (counter, delta) in counters.iter_mut().zip(change) {
+                    *counter = counter.map(|value| value + delta);
+                }
+            }
+            (campaign, counters)
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -117,5 +144,28 @@ mod tests {
             prop_assert!(again.repairs.is_empty());
             prop_assert!(again.drifts.iter().all(|drift| drift.counter == MISSING_ROW));
         }
+    }
+
+    #[test]
+    fn pending_changes_add_to_their_campaign_only_and_null_stays_null() {
+        let stored = vec![
+            (1, [Some(5), Some(0), Some(0), Some(0), Some(0)]),
+            (2, [None, Some(3), Some(0), Some(0), Some(0)]),
+            (3, [Some(1), Some(1), Some(1), Some(1), Some(1)]),
+        ];
+        let pending = [
+            (1, [-1, 1, 0, 0, 0]),
+            (2, [1, 1, 0, 0, 0]),
+            (1, [-1, 0, 1, 0, 0]),
+            (4, [9, 9, 9, 9, 9]),
+        ];
+        assert_eq!(
+            with_pending(stored, &pending),
+            vec![
+                (1, [Some(3), Some(1), Some(1), Some(0), Some(0)]),
+                (2, [None, Some(4), Some(0), Some(0), Some(0)]),
+                (3, [Some(1), Some(1), Some(1), Some(1), Some(1)]),
+            ]
+        );
     }
 }

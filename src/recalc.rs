@@ -3,7 +3,7 @@
 use crate::attachment::{chosen_attachment, counter_terms, Attachment, Lookup};
 use crate::context::{as_role, pinned, quote_ident, require_owner, warning};
 use crate::counters::{recount, CampaignKey, COUNTER_COLUMNS};
-use crate::drift::{compare, Drift};
+use crate::drift::{compare, with_pending, Drift};
 use crate::error::{or_raise, Error, Result};
 use crate::snapshot::{text_group, LatestSnapshot};
 use crate::status::Status;
@@ -282,27 +282,7 @@ pub fn report(
             ),
         ));
     }
-    Ok(compare(&with_pending(stored, pending), &recount(groups)).drifts)
-}
-
-/// Stored counters with each campaign's pending changes added (a NULL counter stays NULL: it is
-/// drift either way).
-fn with_pending(
-    stored: Vec<(CampaignKey, [Option<i64>; 5])>,
-    pending: Vec<(CampaignKey, [i64; 5])>,
-) -> Vec<(CampaignKey, [Option<i64>; 5])> {
-    let pending: std::collections::BTreeMap<CampaignKey, [i64; 5]> = pending.into_iter().collect();
-    stored
-        .into_iter()
-        .map(|(id, mut counters)| {
-            if let Some(change) = pending.get(&id) {
-                for (counter, delta) in counters.iter_mut().zip(change) {
-                    *counter = counter.map(|value| value + delta);
-                }
-            }
-            (id, counters)
-        })
-        .collect()
+    Ok(compare(&with_pending(stored, &pending), &recount(groups)).drifts)
 }
 
 #[pg_extern(sql = false)]
