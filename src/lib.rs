@@ -1,14 +1,17 @@
 //! campaign_counters: PostgreSQL keeps WhatsApp campaign counters exact.
 //!
-//! Pure rules (`status`, `counters`, `batch`, `drift`, `mode`, `webhook`, `pricing`) carry no pgrx and are tested
-//! with plain `cargo test`; the other modules are the database side, thin around them.
+//! Pure rules (`status`, `counters`, `batch`, `drift`, `mode`, `webhook`, `pricing`, and the
+//! background worker's `database_list` and `schedule`) carry no pgrx and are tested with plain
+//! `cargo test`; the other modules are the database side, thin around them.
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 pub mod batch;
 pub mod counters;
+pub mod database_list;
 pub mod drift;
 pub mod mode;
 pub mod pricing;
+pub mod schedule;
 pub mod status;
 pub mod webhook;
 
@@ -22,9 +25,11 @@ mod new_campaigns;
 mod pending;
 mod recalc;
 mod schema_changes;
+mod settings;
 mod snapshot;
 mod trigger;
 mod validation;
+mod worker;
 
 ::pgrx::pg_module_magic!(name, version);
 
@@ -56,6 +61,8 @@ pgrx::extension_sql_file!(
 #[pgrx::pg_guard]
 pub extern "C-unwind" fn _PG_init() {
     attachment::register_invalidation();
+    settings::register();
+    worker::register_launcher();
 }
 
 // In-database tests run under `cargo pgrx test`, which enables `pg_test`; plain `cargo test`

@@ -47,6 +47,22 @@ mod tests {
             .unwrap()
     }
 
+    /// Without shared_preload_libraries (as here) the worker's intervals exist and show with their
+    /// units; the databases setting, a server-start one, exists only when the library is preloaded.
+    #[pg_test]
+    fn worker_settings_show_with_units() {
+        let show = |name: &str| {
+            Spi::get_one::<String>(&format!(
+                "SELECT current_setting('campaign_counters.{name}', true)"
+            ))
+            .unwrap()
+        };
+        assert_eq!(show("fold_interval").as_deref(), Some("200ms"));
+        assert_eq!(show("sweep_interval").as_deref(), Some("1min"));
+        assert_eq!(show("parked_retention").as_deref(), Some("7d"));
+        assert_eq!(show("databases"), None);
+    }
+
     #[pg_test]
     fn bulk_insert_update_move_delete_keep_counters_exact() {
         setup_tables("bigint");
