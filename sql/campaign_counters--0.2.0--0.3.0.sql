@@ -325,7 +325,7 @@ CREATE FUNCTION campaign_counters.fold_counters(campaigns regclass DEFAULT NULL)
     RETURNS bigint LANGUAGE c VOLATILE
     AS 'MODULE_PATHNAME', 'fold_counters_wrapper';
 COMMENT ON FUNCTION campaign_counters.fold_counters(regclass) IS
-    'Moves pending changes into the campaign rows: per campaign in id order, locks the row, deletes its pending changes and adds them in one UPDATE, all in the caller''s transaction. Returns how many pending rows it folded. campaigns NULL means every attachment whose campaigns table the caller may UPDATE. Changes for a campaign id without a row stay pending (the row counts its recipients when it appears). Call it in READ COMMITTED.';
+    'Moves pending changes into the campaign rows: per campaign in id order, locks the row, deletes its pending changes and adds them in one UPDATE, all in the caller''s transaction. Returns how many pending rows it folded. campaigns NULL means every attachment whose campaigns table the caller may UPDATE. Changes for a campaign id without a row (a deleted campaign) are dropped: it keeps no counters, and a row created later starts from a recount. Call it in READ COMMITTED.';
 
 CREATE FUNCTION campaign_counters.fold_orphaned_changes(campaigns regclass)
     RETURNS void LANGUAGE c VOLATILE

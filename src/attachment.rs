@@ -1,6 +1,6 @@
 //! Attached table pairs as the code sees them: validated column facts and kept plans, cached per relation and dropped whenever PostgreSQL invalidates one of the tables.
 
-use crate::context::{extension_owner, owner_of, qualified_name, quote_ident, select_two};
+use crate::context::{as_role, extension_owner, owner_of, qualified_name, quote_ident, select_two};
 use crate::counters::{CampaignKey, Counters, COUNTER_COLUMNS};
 use crate::error::{Error, Result};
 use crate::mode::Mode;
@@ -346,6 +346,31 @@ impl Attachment {
         })
     }
 
+    /// Whether `campaign` has a row in the newest committed state (or one this transaction made).
+    pub fn campaign_row_exists_now(&self, campaign: &CampaignKey) -> Result<bool> {
+        let query = format!(
+            "SELECT FROM {} WHERE id = $1::{}",
+            self.campaigns_name,
+            self.key_family.sql_type()
+        );
+        as_role(self.campaigns_owner, || {
+            exists_in_latest_snapshot(&query, self.key_family.datum(campaign))
+        })
+    }
+
+    /// The serialization failure of a transaction whose snapshot cannot see `campaign`'s row,
+    /// created since by a concurrent transaction: retried with a new snapshot, it can.
+    pub fn created_unseen(&self, campaign: &CampaignKey) -> Error {
+        Error::new(
+            PgSqlErrorCode::ERRCODE_T_R_SERIALIZATION_FAILURE,
+            format!(
+                "could not serialize access: campaign {campaign} of {} was created by a concurrent transaction",
+                self.campaigns_name
+            ),
+        )
+        .hint("Retry the transaction.")
+    }
+
     /// In REPEATABLE READ and SERIALIZABLE, a campaign row committed after the transaction's
     /// snapshot is invisible to its UPDATE and its creator counted without this transaction's
     /// change: that is a serialization failure, not a change to drop.
@@ -354,20 +379,8 @@ impl Attachment {
         if unsafe { pg_sys::XactIsoLevel } < pg_sys::XACT_REPEATABLE_READ as i32 {
             return Ok(());
         }
-        let query = format!(
-            "SELECT FROM {} WHERE id = $1::{}",
-            self.campaigns_name,
-            self.key_family.sql_type()
-        );
-        if exists_in_latest_snapshot(&query, self.key_family.datum(campaign))? {
-            return Err(Error::new(
-                PgSqlErrorCode::ERRCODE_T_R_SERIALIZATION_FAILURE,
-                format!(
-                    "could not serialize access: campaign {campaign} of {} was created by a concurrent transaction",
-                    self.campaigns_name
-                ),
-            )
-            .hint("Retry the transaction."));
+        if self.campaign_row_exists_now(campaign)? {
+            return Err(self.created_unseen(campaign));
         }
         Ok(())
     }

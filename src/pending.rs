@@ -160,8 +160,9 @@ impl Attachment {
 /// their sum. Returns how many pending rows were folded.
 ///
 /// Concurrent folds take turns on each campaign row, and each deletes only rows no other fold
-/// deleted first. A campaign id without a row keeps its changes pending: the row, when it
-/// appears, starts from a recount that replaces them (see `new_campaigns`).
+/// deleted first. The changes of a campaign id without a row are dropped (counted in the
+/// result): it keeps no counters, and a row created later starts from a recount of its
+/// recipients (see `new_campaigns`).
 pub fn fold(attachment: &Attachment) -> Result<i64> {
     if !attachment.schema_has_modes {
         return Ok(0);
@@ -183,15 +184,38 @@ pub fn fold(attachment: &Attachment) -> Result<i64> {
         keys.sort();
         let mut folded = 0;
         for key in keys {
-            let locked = as_role(attachment.campaigns_owner, || {
-                client.update(
-                    &plans.lock_campaign,
-                    None,
-                    &[attachment.key_family.datum(&key)],
-                )
-            })?;
-            if locked.is_empty() {
-                continue;
+            let lock_row = |client: &mut SpiClient<'_>| -> Result<bool> {
+                let rows = as_role(attachment.campaigns_owner, || {
+                    client.update(
+                        &plans.lock_campaign,
+                        None,
+                        &[attachment.key_family.datum(&key)],
+                    )
+                })?;
+                Ok(!rows.is_empty())
+            };
+            if !lock_row(client)? {
+                // No row: a deleted campaign's last changes, or a row still being created. The
+                // lock its creator holds while it counts orders the two; a row that exists now
+                // is folded into, and otherwise the changes go: a row created later starts from
+                // a recount of its recipients, which has them.
+                attachment.lock_campaign_id(client, &key, true)?;
+                if attachment.campaign_row_exists_now(&key)? {
+                    if !lock_row(client)? {
+                        // In REPEATABLE READ: a row created after the snapshot.
+                        return Err(attachment.created_unseen(&key));
+                    }
+                } else {
+                    let dropped = as_role(attachment.extension_owner, || {
+                        client.update(
+                            Attachment::forget_pending_query(),
+                            None,
+                            &[table(), vec![key.to_string()].into()],
+                        )
+                    })?;
+                    folded += dropped.len() as i64;
+                    continue;
+                }
             }
             let taken = as_role(attachment.extension_owner, || -> Result<_> {
                 let rows = client.update(&plans.take, None, &[table(), key.to_string().into()])?;
