@@ -1,4 +1,4 @@
--- campaign_counters 0.2.0 -> 0.3.0: the counters follow DDL, key changes and campaign rows that appear; campaign_funnel(); the deferred counting mode.
+-- campaign_counters 0.2.0 -> 0.3.0: the counters follow DDL, key changes and campaign rows that appear; campaign_funnel(); the deferred counting mode; campaign_costs().
 \echo Use "ALTER EXTENSION campaign_counters UPDATE TO '0.3.0'" to load this file. \quit
 
 -- Attachments remember what their counters depend on, and which partitions are counted.
@@ -55,6 +55,37 @@ COMMENT ON FUNCTION campaign_counters.verify_campaign_counters(text, regclass) I
 COMMENT ON FUNCTION campaign_counters.purge_parked_events(interval) IS
     'Applies the parked events whose id a recipient has now (every attachment), then deletes parked events older than the given age (Meta stops retrying after 7 days) and returns how many it deleted. Runs as the extension owner: EXECUTE on it is the right to purge.';
 
+-- What each campaign cost: the pricing Meta's status webhooks carry, recorded once per message
+-- (the first status that carries it), and campaign_costs() counting a campaign's messages per
+-- pricing. Dashboards multiply by their rate card. Created before forget_dropped_tables() is
+-- replaced below: the new one deletes from it, and the DROPs further on fire it.
+
+CREATE TABLE campaign_counters.message_pricing (
+    recipients          regclass    NOT NULL,
+    whatsapp_message_id text        NOT NULL,
+    pricing_model       text,
+    category            text,
+    pricing_type        text,
+    billable            boolean,
+    priced_at           timestamptz NOT NULL,
+    PRIMARY KEY (recipients, whatsapp_message_id)
+);
+COMMENT ON TABLE campaign_counters.message_pricing IS
+    'Meta''s pricing (pricing_model, category, type, billable) per message id, from the first status that carried it.';
+COMMENT ON COLUMN campaign_counters.message_pricing.priced_at IS
+    'Time of the status the pricing came from.';
+SELECT pg_catalog.pg_extension_config_dump('campaign_counters.message_pricing', '');
+REVOKE ALL ON campaign_counters.message_pricing FROM PUBLIC;
+
+CREATE FUNCTION campaign_counters.campaign_costs(campaign_id text, campaigns regclass DEFAULT NULL)
+    RETURNS TABLE (pricing_model text, category text, pricing_type text, billable boolean, messages bigint)
+    LANGUAGE c STABLE
+    AS 'MODULE_PATHNAME', 'campaign_costs_wrapper';
+COMMENT ON FUNCTION campaign_counters.campaign_costs(text, regclass) IS
+    'A campaign''s messages (or, with campaign_id NULL, every campaign''s) per pricing Meta reported: pricing_model, category, pricing_type, billable, and how many messages; most first. Multiply by your rate card. campaigns NULL means the only attachment. Needs SELECT on both tables.';
+COMMENT ON FUNCTION campaign_counters.detach(regclass) IS
+    'Removes the counter triggers of an attached recipients table and forgets it (with its parked events, failure details and pricing). NULL means campaign_recipients on the search_path.';
+
 -- Dropping a counted partition recounts its attached root.
 CREATE OR REPLACE FUNCTION campaign_counters.forget_dropped_tables() RETURNS event_trigger
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
@@ -101,10 +132,11 @@ BEGIN
     END LOOP;
     DELETE FROM campaign_counters.parked_events WHERE recipients::oid = ANY (dropped);
     DELETE FROM campaign_counters.recipient_failures WHERE recipients::oid = ANY (dropped);
+    DELETE FROM campaign_counters.message_pricing WHERE recipients::oid = ANY (dropped);
 END
 $$;
 COMMENT ON FUNCTION campaign_counters.forget_dropped_tables() IS
-    'Event trigger: forgets attachments, parked events, failure details and pending changes of dropped tables (pending changes of a dropped recipients table are folded into its surviving campaigns table first), drops the counter triggers left on the surviving table of a pair, and recounts a pair that lost a partition.';
+    'Event trigger: forgets attachments, parked events, failure details, pricing and pending changes of dropped tables (pending changes of a dropped recipients table are folded into its surviving campaigns table first), drops the counter triggers left on the surviving table of a pair, and recounts a pair that lost a partition.';
 
 CREATE FUNCTION campaign_counters.follow_schema_changes() RETURNS event_trigger
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
@@ -223,7 +255,7 @@ GRANT EXECUTE ON FUNCTION campaign_counters.campaign_funnel(text, regclass) TO P
 COMMENT ON FUNCTION campaign_counters.apply_recipient_status(text, text, timestamptz, regclass) IS
     'Applies one status event (sent, delivered, read, played, failed) idempotently and in any order: status only moves up, each timestamp keeps its earliest time. Never waits for a recipient row another transaction holds. Returns applied, duplicate, stale, parked (no recipient has the id yet) or carried (the row was busy; the event is stored and applied by the next event for the id or apply_parked_events()).';
 COMMENT ON FUNCTION campaign_counters.apply_whatsapp_webhook(jsonb, regclass) IS
-    'Applies every status of a raw Meta WhatsApp webhook body in one set-based pass, never waiting for a recipient row another transaction holds; one row per status item with its outcome (applied, duplicate, stale, parked, carried, ignored, invalid). Stores errors[] of failed statuses.';
+    'Applies every status of a raw Meta WhatsApp webhook body in one set-based pass, never waiting for a recipient row another transaction holds; one row per status item with its outcome (applied, duplicate, stale, parked, carried, ignored, invalid). Stores errors[] of failed statuses and the first pricing of each message.';
 
 -- attach() takes a counting mode.
 DROP FUNCTION campaign_counters.attach(regclass, regclass);

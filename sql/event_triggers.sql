@@ -1,5 +1,5 @@
 -- DDL on attached tables must not leave the counters behind.
---  * Dropping an attached table forgets the attachment, its parked events and failure details;
+--  * Dropping an attached table forgets the attachment, its parked events, failure details and pricing;
 --    when the campaigns table goes first, the counter triggers on the recipients table go too
 --    (each write would otherwise fail with "not attached"). Dropping a counted partition
 --    recounts its attached root, whose rows it took with it.
@@ -52,10 +52,11 @@ BEGIN
     END LOOP;
     DELETE FROM campaign_counters.parked_events WHERE recipients::oid = ANY (dropped);
     DELETE FROM campaign_counters.recipient_failures WHERE recipients::oid = ANY (dropped);
+    DELETE FROM campaign_counters.message_pricing WHERE recipients::oid = ANY (dropped);
 END
 $$;
 COMMENT ON FUNCTION campaign_counters.forget_dropped_tables() IS
-    'Event trigger: forgets attachments, parked events, failure details and pending changes of dropped tables (pending changes of a dropped recipients table are folded into its surviving campaigns table first), drops the counter triggers left on the surviving table of a pair, and recounts a pair that lost a partition.';
+    'Event trigger: forgets attachments, parked events, failure details, pricing and pending changes of dropped tables (pending changes of a dropped recipients table are folded into its surviving campaigns table first), drops the counter triggers left on the surviving table of a pair, and recounts a pair that lost a partition.';
 
 CREATE EVENT TRIGGER campaign_counters_forget_dropped_tables ON sql_drop
     EXECUTE FUNCTION campaign_counters.forget_dropped_tables();

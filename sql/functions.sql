@@ -32,7 +32,7 @@ CREATE FUNCTION campaign_counters.detach(recipients regclass DEFAULT NULL)
     RETURNS void LANGUAGE c VOLATILE
     AS 'MODULE_PATHNAME', 'detach_wrapper';
 COMMENT ON FUNCTION campaign_counters.detach(regclass) IS
-    'Removes the counter triggers of an attached recipients table and forgets it (with its parked events and failure details). NULL means campaign_recipients on the search_path.';
+    'Removes the counter triggers of an attached recipients table and forgets it (with its parked events, failure details and pricing). NULL means campaign_recipients on the search_path.';
 
 CREATE FUNCTION campaign_counters.recalc_campaign_counters(campaign_id text DEFAULT NULL, campaigns regclass DEFAULT NULL)
     RETURNS bigint LANGUAGE c VOLATILE
@@ -59,7 +59,7 @@ CREATE FUNCTION campaign_counters.apply_whatsapp_webhook(payload jsonb, recipien
     LANGUAGE c VOLATILE
     AS 'MODULE_PATHNAME', 'apply_whatsapp_webhook_wrapper';
 COMMENT ON FUNCTION campaign_counters.apply_whatsapp_webhook(jsonb, regclass) IS
-    'Applies every status of a raw Meta WhatsApp webhook body in one set-based pass, never waiting for a recipient row another transaction holds; one row per status item with its outcome (applied, duplicate, stale, parked, carried, ignored, invalid). Stores errors[] of failed statuses.';
+    'Applies every status of a raw Meta WhatsApp webhook body in one set-based pass, never waiting for a recipient row another transaction holds; one row per status item with its outcome (applied, duplicate, stale, parked, carried, ignored, invalid). Stores errors[] of failed statuses and the first pricing of each message.';
 
 CREATE FUNCTION campaign_counters.apply_parked_events(recipients regclass DEFAULT NULL)
     RETURNS bigint LANGUAGE c VOLATILE

@@ -3,6 +3,7 @@
 use crate::attachment::{chosen_attachment, Attachment, Lookup};
 use crate::batch::{plan, EventOutcome, Incoming, LockedRow};
 use crate::context::{as_extension_owner, as_role, pinned, required};
+use crate::costs::record_pricing;
 use crate::error::{or_raise, Error, Result};
 use crate::pending::{attachments_to_maintain, note_maintenance};
 use crate::status::{Event, EventKind, PgTimestamp, RowState, Status, Timestamps};
@@ -20,7 +21,7 @@ fn timestamp(value: Option<TimestampWithTimeZone>) -> Option<PgTimestamp> {
     value.map(|t| t.into_inner())
 }
 
-fn timestamp_datum(values: Vec<Option<PgTimestamp>>) -> Result<DatumWithOid<'static>> {
+pub fn timestamp_datum(values: Vec<Option<PgTimestamp>>) -> Result<DatumWithOid<'static>> {
     let values = values
         .into_iter()
         .map(|value| value.map(TimestampWithTimeZone::try_from).transpose())
@@ -564,15 +565,22 @@ fn apply_webhook(
         let attachment = chosen_attachment(recipients, Lookup::Recipients)?;
         let mut incoming = Vec::new();
         let mut failures = Vec::new();
+        let mut priced = Vec::new();
         for item in &items {
             if let (
                 Verdict::Event {
                     event,
                     failures: details,
+                    pricing,
                 },
                 Some(id),
             ) = (&item.verdict, &item.whatsapp_message_id)
             {
+                priced.extend(
+                    pricing
+                        .iter()
+                        .map(|pricing| (id.as_str(), pricing, event.occurred_at)),
+                );
                 incoming.push(Incoming {
                     message_id: id.clone(),
                     event: *event,
@@ -586,6 +594,7 @@ fn apply_webhook(
         }
         let mut applied = apply_events(&attachment, &incoming, true)?.into_iter();
         record_failures(&attachment, &failures)?;
+        record_pricing(&attachment, priced)?;
         Ok(items
             .iter()
             .map(|item| {

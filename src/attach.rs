@@ -294,6 +294,7 @@ fn detach_pair(recipients: Option<pg_sys::Oid>) -> Result<()> {
         let attachment = attachment_of(recipients)?;
         fold(&attachment)?;
         let current = schema_follows_ddl()?;
+        let pricing = crate::costs::schema_keeps_pricing()?.then_some("message_pricing");
         as_extension_owner(|| {
             if attachment.schema_has_modes {
                 Spi::run_with_args(
@@ -308,6 +309,7 @@ fn detach_pair(recipients: Option<pg_sys::Oid>) -> Result<()> {
             for table in ["attachments", "parked_events", "recipient_failures"]
                 .into_iter()
                 .chain(current.then_some("partitions"))
+                .chain(pricing)
             {
                 Spi::run_with_args(
                     &format!(

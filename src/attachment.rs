@@ -564,11 +564,14 @@ fn load_attachment(recipients: pg_sys::Oid, campaigns: pg_sys::Oid) -> Result<At
             .prepare_mut(query.as_str(), &argument_types)
             .map(|plan| plan.keep())
     })?;
-    // Through the whole row, so that a schema without the column (before 0.3.0) reads as immediate.
+    // Through the whole row, so that a schema without the column (before 0.3.0) reads as
+    // immediate; always one row, also when a concurrent detach just removed the attachment (the
+    // caller then fails as it did before modes existed, or finds the triggers gone).
     let (mode, schema_has_modes) = Spi::get_two_with_args::<String, bool>(
         "SELECT coalesce(pg_catalog.to_jsonb(a) OPERATOR(pg_catalog.->>) 'mode', 'immediate'),
                 pg_catalog.to_regclass('campaign_counters.pending_changes') IS NOT NULL
-           FROM campaign_counters.attachments a WHERE a.recipients = $1::regclass",
+           FROM (SELECT) AS one
+           LEFT JOIN campaign_counters.attachments a ON a.recipients = $1::regclass",
         &[recipients.into()],
     )?;
     let mode = mode

@@ -1,6 +1,6 @@
 //! campaign_counters: PostgreSQL keeps WhatsApp campaign counters exact.
 //!
-//! Pure rules (`status`, `counters`, `batch`, `drift`, `mode`, `webhook`) carry no pgrx and are tested
+//! Pure rules (`status`, `counters`, `batch`, `drift`, `mode`, `webhook`, `pricing`) carry no pgrx and are tested
 //! with plain `cargo test`; the other modules are the database side, thin around them.
 #![deny(clippy::undocumented_unsafe_blocks)]
 
@@ -8,6 +8,7 @@ pub mod batch;
 pub mod counters;
 pub mod drift;
 pub mod mode;
+pub mod pricing;
 pub mod status;
 pub mod webhook;
 
@@ -15,6 +16,7 @@ mod apply;
 mod attach;
 mod attachment;
 mod context;
+mod costs;
 mod error;
 mod new_campaigns;
 mod pending;
@@ -42,6 +44,7 @@ pgrx::extension_sql_file!(
     name = "funnel",
     requires = ["deferred"]
 );
+pgrx::extension_sql_file!("../sql/costs.sql", name = "costs", requires = ["tables"]);
 pgrx::extension_sql_file!(
     "../sql/event_triggers.sql",
     name = "event_triggers",

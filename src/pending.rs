@@ -24,6 +24,9 @@ use pgrx::{pg_sys, PgOid, PgSqlErrorCode};
 
 /// The kept plans of deferred counting, per attachment.
 pub struct PendingPlans {
+    /// Appends one statement's change for one campaign (most statements touch one): plain
+    /// parameters, no arrays to build or unnest.
+    record_one: OwnedPreparedStatement,
     /// Appends one statement's changes, a row per campaign, from arrays.
     record: OwnedPreparedStatement,
     /// The campaign ids of the attachment that have pending changes.
@@ -53,7 +56,16 @@ impl Attachment {
         let oid = PgOid::from(pg_sys::OIDOID);
         let text = PgOid::from(pg_sys::TEXTOID);
         let counts = PgOid::from(pg_sys::INT8ARRAYOID);
+        let count = PgOid::from(pg_sys::INT8OID);
         let plans = PendingPlans {
+            record_one: prepare(
+                &format!(
+                    "INSERT INTO campaign_counters.pending_changes (campaigns, campaign_id, {})
+                     VALUES ($1::pg_catalog.regclass, $2, $3, $4, $5, $6, $7)",
+                    COUNTER_COLUMNS.join(", ")
+                ),
+                &[oid, text, count, count, count, count, count],
+            )?,
             record: prepare(
                 &format!(
                     "INSERT INTO campaign_counters.pending_changes (campaigns, campaign_id, {})
@@ -101,23 +113,34 @@ impl Attachment {
         &self,
         changes: impl Iterator<Item = (&'a CampaignKey, &'a Counters)>,
     ) -> Result<()> {
-        let mut ids = Vec::new();
-        let mut columns: [Vec<i64>; 5] = Default::default();
-        for (campaign, change) in changes {
-            ids.push(campaign.to_string());
-            for (column, value) in columns.iter_mut().zip(change.0) {
-                column.push(value);
+        let changes: Vec<(&CampaignKey, &Counters)> = changes.collect();
+        let mut args: Vec<DatumWithOid> = vec![self.campaigns.into()];
+        let one = match changes.as_slice() {
+            [] => return Ok(()),
+            [(campaign, change)] => {
+                args.push(campaign.to_string().into());
+                args.extend(change.0.iter().map(|value| DatumWithOid::from(*value)));
+                true
             }
-        }
-        if ids.is_empty() {
-            return Ok(());
-        }
-        let mut args: Vec<DatumWithOid> = vec![self.campaigns.into(), ids.into()];
-        args.extend(columns.into_iter().map(DatumWithOid::from));
+            several => {
+                let ids: Vec<String> = several.iter().map(|(id, _)| id.to_string()).collect();
+                args.push(ids.into());
+                for i in 0..COUNTER_COLUMNS.len() {
+                    let column: Vec<i64> = several.iter().map(|(_, change)| change.0[i]).collect();
+                    args.push(column.into());
+                }
+                false
+            }
+        };
         as_role(self.extension_owner, || {
             Spi::connect_mut(|client| {
                 let plans = self.pending_plans(client)?;
-                client.update(&plans.record, None, &args)?;
+                let plan = if one {
+                    &plans.record_one
+                } else {
+                    &plans.record
+                };
+                client.update(plan, None, &args)?;
                 Ok(())
             })
         })

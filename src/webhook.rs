@@ -4,6 +4,7 @@
 //! only that item's verdict, so one bad item never blocks the rest of a batch (Meta retries the
 //! whole POST for days when an endpoint fails).
 
+use crate::pricing::{pricing_of, Pricing};
 use crate::status::{Event, EventKind, PgTimestamp};
 use serde_json::value::RawValue;
 use serde_json::Value;
@@ -57,10 +58,12 @@ pub struct FailureDetail {
 /// What a status item turned out to be.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
-    /// A status this extension tracks; `failures` holds `errors[]` of a failed status.
+    /// A status this extension tracks; `failures` holds `errors[]` of a failed status,
+    /// `pricing` what Meta says the message costs, when the status says it.
     Event {
         event: Event,
         failures: Vec<FailureDetail>,
+        pricing: Option<Pricing>,
     },
     /// A status it does not track (`deleted`, `warning`, or anything new).
     Ignored,
@@ -249,6 +252,7 @@ fn status_item(item: &Value) -> StatusItem {
                     } else {
                         Vec::new()
                     },
+                    pricing: pricing_of(item),
                 },
             },
         },
@@ -415,6 +419,12 @@ mod tests {
                     occurred_at: unix_to_pg(1750030073)
                 },
                 failures: vec![],
+                pricing: Some(Pricing {
+                    pricing_model: Some("PMP".to_owned()),
+                    category: Some("marketing".to_owned()),
+                    pricing_type: Some("regular".to_owned()),
+                    billable: Some(true),
+                }),
             }
         );
     }
@@ -422,7 +432,12 @@ mod tests {
     #[test]
     fn failed_status_keeps_its_error_details() {
         let items = parse_webhook(&fixture("failed_131049.json")).unwrap();
-        let Verdict::Event { event, failures } = &items[0].verdict else {
+        let Verdict::Event {
+            event,
+            failures,
+            pricing: None,
+        } = &items[0].verdict
+        else {
             panic!("{items:?}")
         };
         assert_eq!(event.kind, EventKind::Failed);
@@ -636,8 +651,8 @@ mod tests {
     }
 
     /// Every real-world body (tests/fixtures/realworld, as other projects and Meta's docs wrote
-    /// them) gives the status items its sources read from it, in order, with their times and error
-    /// codes; untracked statuses are ignored and a missing timestamp is invalid.
+    /// them) gives the status items its sources read from it, in order, with their times, error
+    /// codes and pricing; untracked statuses are ignored and a missing timestamp is invalid.
     #[test]
     fn real_world_bodies_parse_as_their_sources_read_them() {
         let dir = format!("{}/tests/fixtures/realworld", env!("CARGO_MANIFEST_DIR"));
@@ -668,8 +683,24 @@ mod tests {
                 assert_eq!(item.status.as_deref(), want["status"].as_str(), "{file}");
                 let tracked = EventKind::parse(want["status"].as_str().unwrap()).is_some();
                 match (&item.verdict, tracked, want["timestamp_unix"].as_i64()) {
-                    (Verdict::Event { event, failures }, true, Some(unix)) => {
+                    (
+                        Verdict::Event {
+                            event,
+                            failures,
+                            pricing,
+                        },
+                        true,
+                        Some(unix),
+                    ) => {
                         assert_eq!(event.occurred_at, unix_to_pg(unix), "{file}");
+                        let text = |field: &str| want[field].as_str().map(str::to_owned);
+                        let want_pricing = Pricing {
+                            pricing_model: text("pricing_model"),
+                            category: text("pricing_category"),
+                            pricing_type: text("pricing_type"),
+                            billable: want["billable"].as_bool(),
+                        };
+                        assert_eq!(pricing.clone().unwrap_or_default(), want_pricing, "{file}");
                         let codes: Vec<i64> = failures
                             .iter()
                             .filter_map(|f| f.code.map(i64::from))

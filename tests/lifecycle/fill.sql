@@ -1,5 +1,5 @@
 -- Data for the upgrade and dump/restore tests: an attached pair with counters, applied and
--- parked statuses, failure details, and a second attachment with bigint ids.
+-- parked statuses, failure details, pricing (0.3.0 on), and a second attachment with bigint ids.
 SET client_min_messages = warning;
 SELECT campaign_counters.attach();
 INSERT INTO marketing_campaigns (id, name) VALUES
@@ -13,7 +13,10 @@ SELECT count(*) FROM campaign_counters.apply_whatsapp_webhook(jsonb_build_object
         'field', 'messages', 'value', jsonb_build_object('statuses', (
             SELECT jsonb_agg(jsonb_build_object('id', 'wamid.' || i, 'status', (ARRAY['delivered', 'read', 'failed'])[1 + i % 3],
                                                 'timestamp', (1760000000 + i)::text,
-                                                'errors', jsonb_build_array(jsonb_build_object('code', 131049, 'title', 'ecosystem'))))
+                                                'errors', jsonb_build_array(jsonb_build_object('code', 131049, 'title', 'ecosystem')),
+                                                'pricing', (ARRAY[jsonb_build_object('billable', true, 'pricing_model', 'PMP', 'type', 'regular', 'category', 'marketing'),
+                                                                  jsonb_build_object('billable', false, 'pricing_model', 'PMP', 'type', 'free_customer_service', 'category', 'service'),
+                                                                  jsonb_build_object('billable', true, 'pricing_model', 'CBP', 'category', 'utility')])[1 + i % 3]))
               FROM generate_series(1, 500) i))))))));
 SELECT campaign_counters.apply_recipient_status('wamid.early', 'read', '2026-01-01 00:00+00');
 
