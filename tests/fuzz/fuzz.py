@@ -1,11 +1,15 @@
-"""Differential fuzz test: random schemas and random statements on an attached pair, with the stored counters compared to an independent recount after every statement, and the server checked alive.
+"""Differential fuzz test: random schemas and random statements on an attached pair, with the counters compared to an independent recount after every statement, and the server checked alive.
 
 Each round builds a fresh pair of tables (id type, partitioned or not, foreign key with or
-without cascades, user triggers that drop or rewrite rows), attaches it, and runs a random
-sequence of writes (INSERT, UPDATE, DELETE, MERGE, writable CTEs, moves, TRUNCATE, status
-events, webhook bodies, campaign inserts, deletes and key changes) and DDL (type changes,
-partition attach/detach/create/drop). Statements PostgreSQL or the extension refuse are fine;
-a counter that differs from the recount, an internal error or a crash is a failure.
+without cascades, user triggers that drop or rewrite rows), attaches it in the immediate or the
+deferred counting mode, and runs a random sequence of writes (INSERT, UPDATE, DELETE, MERGE,
+writable CTEs, moves, TRUNCATE, status events, webhook bodies, campaign inserts, deletes and key
+changes), maintenance (fold_counters(), set_mode() either way, recalc, some in transactions that
+roll back) and DDL (type changes, partition attach/detach/create/drop). After every statement
+current_counters() (stored plus pending) must equal the recount in the same query, and in the
+immediate mode the stored counters must too; after a last fold at the end of the round the stored
+counters must, in either mode. Statements PostgreSQL or the extension refuse are fine; a counter
+that differs from the recount, an internal error or a crash is a failure.
 
 Runs psql (from PG_BIN) against PGHOST/PGPORT; only the Python standard library is needed.
 """
@@ -27,19 +31,39 @@ ID_TYPES = {
     "text": ("text", lambda n: f"'c{n}'"),
 }
 
-# Campaign counters compared with a plain recount of the rows, in SQL the extension never runs.
-CHECK = """SELECT 'CHECK|{step}|' || count(*) FROM f_campaigns c
-  LEFT JOIN (SELECT campaign_id,
+# A plain recount of the rows per campaign id, in SQL the extension never runs.
+RECOUNT = """(SELECT campaign_id,
                     count(*) FILTER (WHERE status = 'pending') AS p,
                     count(*) FILTER (WHERE status IN ('sent', 'delivered', 'read')) AS s,
                     count(*) FILTER (WHERE status IN ('delivered', 'read')) AS d,
                     count(*) FILTER (WHERE status = 'read') AS r,
                     count(*) FILTER (WHERE status = 'failed') AS f
-               FROM f_recipients GROUP BY 1) n ON n.campaign_id = c.id
- WHERE (c.messages_pending, c.messages_sent, c.messages_delivered, c.messages_read, c.messages_failed)
-       IS DISTINCT FROM (coalesce(n.p, 0), coalesce(n.s, 0), coalesce(n.d, 0), coalesce(n.r, 0), coalesce(n.f, 0));
-SELECT 'VERIFY|{step}|' || count(*) FROM campaign_counters.verify_campaign_counters(campaigns => 'f_campaigns')
- WHERE counter <> '(no campaign row)';"""
+               FROM f_recipients GROUP BY 1) n ON n.campaign_id = c.id"""
+RECOUNTED = "(coalesce(n.p, 0), coalesce(n.s, 0), coalesce(n.d, 0), coalesce(n.r, 0), coalesce(n.f, 0))"
+STORED = "(c.messages_pending, c.messages_sent, c.messages_delivered, c.messages_read, c.messages_failed)"
+IMMEDIATE = "(SELECT mode FROM campaign_counters.attachments WHERE campaigns = 'f_campaigns'::regclass) = 'immediate'"
+
+# After every statement, in one query (one snapshot): campaigns whose stored plus pending counters
+# (current_counters()) differ from the recount; while the pair counts in the immediate mode, those
+# whose stored counters do; and what verify_campaign_counters() finds.
+CHECK = f"""SELECT found.kind || '|{{step}}|' || found.n FROM (
+SELECT count(*) FILTER (WHERE (k.messages_pending, k.messages_sent, k.messages_delivered, k.messages_read,
+                               k.messages_failed) IS DISTINCT FROM {RECOUNTED}) AS current,
+       count(*) FILTER (WHERE {IMMEDIATE} AND {STORED} IS DISTINCT FROM {RECOUNTED}) AS stored
+  FROM f_campaigns c
+  LEFT JOIN campaign_counters.current_counters(campaigns => 'f_campaigns') k ON k.campaign_id = c.id::text
+  LEFT JOIN {RECOUNT}) AS t,
+LATERAL (VALUES ('CURRENT', t.current), ('CHECK', t.stored),
+                ('VERIFY', (SELECT count(*) FROM campaign_counters.verify_campaign_counters(campaigns => 'f_campaigns')
+                             WHERE counter <> '(no campaign row)'))) AS found(kind, n);"""
+
+# At the end of a round: after a fold the stored counters equal the recount in either mode, and
+# no campaign row has changes left pending.
+FOLDED = f"""SELECT campaign_counters.fold_counters('f_campaigns') >= 0;
+SELECT 'FOLDED|{{step}}|' || count(*) FROM f_campaigns c LEFT JOIN {RECOUNT}
+ WHERE {STORED} IS DISTINCT FROM {RECOUNTED}
+    OR EXISTS (SELECT FROM campaign_counters.pending_changes p
+                WHERE p.campaigns = 'f_campaigns'::regclass AND p.campaign_id = c.id::text);"""
 
 
 class Round:
@@ -53,6 +77,7 @@ class Round:
         self.partitioned = rng.random() < 0.5
         self.foreign_key = rng.choice(["none", "plain", "cascade"])
         self.triggers = rng.random() < 0.5
+        self.mode = rng.choice(["immediate", "deferred"])
         self.next_message = 0
         self.shards = [0, 1, 2]
 
@@ -100,7 +125,7 @@ class Round:
         ids = ", ".join(f"({self.literal(n)})" for n in range(1, 6))
         lines.append(f"INSERT INTO f_campaigns (id) VALUES {ids};")
         lines.append(self.insert())
-        lines.append("SELECT campaign_counters.attach('f_recipients', 'f_campaigns');")
+        lines.append(f"SELECT campaign_counters.attach('f_recipients', 'f_campaigns', mode => '{self.mode}');")
         return lines
 
     def insert(self):
@@ -144,9 +169,26 @@ class Round:
             (2, lambda: f"UPDATE f_campaigns SET id = {self.literal(r.randint(1, 8))} WHERE id = {self.key()};"),
             (1, lambda: f"UPDATE f_campaigns SET messages_sent = messages_sent WHERE id = {self.key()};"),
             (1, self.ddl),
+            (3, lambda: "SELECT campaign_counters.fold_counters('f_campaigns');"),
+            (2, lambda: f"SELECT campaign_counters.set_mode('f_recipients', '{r.choice(['immediate', 'deferred'])}');"),
+            (1, lambda: "SELECT campaign_counters.recalc_campaign_counters(campaigns => 'f_campaigns');"),
+            (1, lambda: f"SELECT campaign_counters.recalc_campaign_counters({self.key()}::text, 'f_campaigns');"),
+            (1, self.rolled_back),
         ]
         weights = [w for w, _ in choices]
         return r.choices([f for _, f in choices], weights)[0]()
+
+    def rolled_back(self):
+        """A write and a fold or a mode switch in a transaction that rolls back: the pending
+        changes it recorded, deleted or folded come back as they were."""
+        r = self.rng
+        maintenance = r.choice([
+            "SELECT campaign_counters.fold_counters('f_campaigns');",
+            f"SELECT campaign_counters.set_mode('f_recipients', '{r.choice(['immediate', 'deferred'])}');",
+        ])
+        steps = [f"UPDATE f_recipients SET status = '{r.choice(STATUSES)}' WHERE {self.where()};", maintenance]
+        r.shuffle(steps)
+        return "BEGIN; " + " ".join(steps) + " ROLLBACK;"
 
     def webhook(self):
         items = []
@@ -187,6 +229,7 @@ class Round:
         for step in range(1, self.statements + 1):
             lines.append(self.statement())
             lines.append(CHECK.format(step=step))
+        lines.append(FOLDED.format(step=self.statements + 1))
         lines.append("SELECT 'ALIVE';")
         return "\n".join(lines) + "\n"
 
@@ -200,7 +243,7 @@ def run_round(psql, seed, statements):
         input=script, capture_output=True, text=True, timeout=600,
     )
     drift = [line for line in result.stdout.splitlines()
-             if re.match(r"^(CHECK|VERIFY)\|\d+\|[1-9]", line)]
+             if re.match(r"^(CURRENT|CHECK|VERIFY|FOLDED)\|\d+\|[1-9]", line)]
     bad_errors = [line for line in result.stderr.splitlines()
                   if re.search(r"XX000|panic|server closed the connection|terminated", line)]
     alive = "ALIVE" in result.stdout.splitlines()
@@ -231,7 +274,7 @@ def main():
             kept = f"/tmp/campaign_counters-fuzz-{seed}.sql"
             with open(kept, "w") as out:
                 out.write(script)
-            shape = f"{round_.id_type} ids, partitioned={round_.partitioned}, fk={round_.foreign_key}, triggers={round_.triggers}"
+            shape = f"{round_.mode} mode, {round_.id_type} ids, partitioned={round_.partitioned}, fk={round_.foreign_key}, triggers={round_.triggers}"
             print(f"fuzz: round seed {seed} FAILED ({shape}); script kept in {kept}")
             for line in (drift + bad_errors)[:10]:
                 print(f"  {line}")
