@@ -104,8 +104,8 @@ INSERT INTO campaign_recipients (campaign_id, phone_number, status) VALUES ('000
 TRUNCATE campaign_recipients;
 SELECT * FROM exactness;
 SELECT * FROM counters;
--- Recipients for a campaign id without a row (no foreign key here) stay pending through a fold;
--- the row, when it is inserted, counts them and replaces their pending changes.
+-- The changes of a campaign id without a row (no foreign key here) are dropped by a fold (it
+-- keeps no counters); the row, when it is inserted, starts from a count of its recipients.
 ALTER TABLE campaign_recipients DROP CONSTRAINT campaign_recipients_campaign_id_fkey;
 INSERT INTO campaign_recipients (campaign_id, phone_number, status) VALUES
     ('00000000-0000-0000-0000-00000000000c', '+71', 'sent'), ('00000000-0000-0000-0000-00000000000c', '+72', 'read');
