@@ -26,6 +26,12 @@ CREATE FUNCTION campaign_counters.count_new_campaigns() RETURNS trigger
 COMMENT ON FUNCTION campaign_counters.count_new_campaigns() IS
     'Deferred trigger installed by attach() on the campaigns table: at commit, a campaign row that appeared (inserted, or its id changed) gets the counts of the recipients that carry its id.';
 
+CREATE FUNCTION campaign_counters.campaign_id_changed(old_row record, new_row record) RETURNS boolean
+    LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE
+    AS 'MODULE_PATHNAME', 'campaign_id_changed_wrapper';
+COMMENT ON FUNCTION campaign_counters.campaign_id_changed(record, record) IS
+    'The WHEN clause of the campaign_counters_campaign_id trigger that attach() installs on the campaigns table: whether an UPDATE changed the row''s id (whole rows in, so the trigger depends on no column).';
+
 CREATE FUNCTION campaign_counters.follow_ddl(relations oid[])
     RETURNS void LANGUAGE c VOLATILE
     AS 'MODULE_PATHNAME', 'follow_ddl_wrapper';
@@ -44,7 +50,7 @@ BEGIN
                           EXECUTE FUNCTION campaign_counters.count_new_campaigns()', campaigns);
         EXECUTE format('CREATE CONSTRAINT TRIGGER campaign_counters_campaign_id AFTER UPDATE ON %s
                           DEFERRABLE INITIALLY DEFERRED FOR EACH ROW
-                          WHEN (pg_catalog.to_jsonb(OLD) OPERATOR(pg_catalog.->) ''id'' IS DISTINCT FROM pg_catalog.to_jsonb(NEW) OPERATOR(pg_catalog.->) ''id'')
+                          WHEN (campaign_counters.campaign_id_changed(OLD, NEW))
                           EXECUTE FUNCTION campaign_counters.count_new_campaigns()', campaigns);
     END LOOP;
 END

@@ -27,8 +27,8 @@ pub const RECIPIENT_TRIGGERS: [(&str, &str); 4] = [
 /// The triggers on the campaigns table: a row that appears (inserted, or its id changed) counts
 /// its recipients. Deferred to the end of the transaction, so they count after every change the
 /// transaction made (the recipients an ON UPDATE CASCADE moves are written after the row's own
-/// triggers would run). The id is compared through whole-row values, so the triggers depend on
-/// no column and `ALTER COLUMN id TYPE` stays possible.
+/// triggers would run). The id is compared through whole-row values (`campaign_id_changed`), so
+/// the triggers depend on no column and `ALTER COLUMN id TYPE` stays possible.
 const CAMPAIGN_TRIGGERS: [(&str, &str); 2] = [
     (
         "campaign_counters_new_campaign",
@@ -37,7 +37,7 @@ const CAMPAIGN_TRIGGERS: [(&str, &str); 2] = [
     (
         "campaign_counters_campaign_id",
         "AFTER UPDATE ON {table} DEFERRABLE INITIALLY DEFERRED FOR EACH ROW \
-         WHEN (pg_catalog.to_jsonb(OLD) OPERATOR(pg_catalog.->) 'id' IS DISTINCT FROM pg_catalog.to_jsonb(NEW) OPERATOR(pg_catalog.->) 'id')",
+         WHEN (campaign_counters.campaign_id_changed(OLD, NEW))",
     ),
 ];
 

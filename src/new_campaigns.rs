@@ -23,7 +23,16 @@ fn new_id(trigger: &PgTrigger<'_>, attachment: &Attachment) -> error::Result<Opt
         return Ok(None);
     };
     let attnum = NonZeroUsize::new(id_attnum(trigger)?).ok_or_else(missing_id)?;
-    Ok(match attachment.id_kind {
+    key_at(&row, attnum, attachment.id_kind)
+}
+
+/// The campaign id in attribute `attnum` of `row`, a column of kind `kind`.
+fn key_at<A: WhoAllocated>(
+    row: &PgHeapTuple<'_, A>,
+    attnum: NonZeroUsize,
+    kind: KeyKind,
+) -> error::Result<Option<CampaignKey>> {
+    Ok(match kind {
         KeyKind::Int4 => row
             .get_by_index::<i32>(attnum)?
             .map(|v| CampaignKey::Int(v.into())),
@@ -35,6 +44,40 @@ fn new_id(trigger: &PgTrigger<'_>, attachment: &Attachment) -> error::Result<Opt
             .get_by_index::<String>(attnum)?
             .map(|v| CampaignKey::Text(v.into_bytes().into())),
     })
+}
+
+/// The id of a whole campaigns row, found by name (the row comes from a trigger's WHEN clause,
+/// which knows no attachment); None when the row has no `id`.
+fn id_of_row(row: &PgHeapTuple<'_, AllocatedByRust>) -> error::Result<Option<CampaignKey>> {
+    let Some((attnum, attribute)) = row.get_attribute_by_name("id") else {
+        return Ok(None);
+    };
+    // SAFETY: getBaseType only reads the type cache; an unknown oid is returned unchanged.
+    let base_type = unsafe { pg_sys::getBaseType(attribute.atttypid) };
+    let kind = KeyKind::of_base_type(base_type).ok_or_else(|| {
+        Error::new(
+            PgSqlErrorCode::ERRCODE_DATATYPE_MISMATCH,
+            "campaign ids of this type are not supported",
+        )
+    })?;
+    key_at(row, attnum, kind)
+}
+
+/// The WHEN clause of the `campaign_counters_campaign_id` trigger on each campaigns table:
+/// whether an UPDATE changed the row's id. It takes whole rows, so the trigger depends on no
+/// column (`ALTER COLUMN id TYPE` stays possible), and reads one attribute of each: every counter
+/// write passes this test, and comparing `to_jsonb()` of both rows, as the clause did before,
+/// cost about a fifth of a single-row status update (instructions counted with callgrind).
+#[pg_extern(sql = false)]
+fn campaign_id_changed(
+    old_row: pgrx::composite_type!("record"),
+    new_row: pgrx::composite_type!("record"),
+) -> bool {
+    match (id_of_row(&old_row), id_of_row(&new_row)) {
+        (Ok(old), Ok(new)) => old != new,
+        // An id this cannot read counts as changed: the trigger then recounts the row at commit.
+        _ => true,
+    }
 }
 
 fn missing_id() -> Error {
