@@ -10,12 +10,13 @@ from pathlib import Path
 from . import dataset, log, render, server
 from .profiles import PROFILES, WORKER_SETTINGS, from_env
 from .samples import Samples
-from .workloads import bulk, deferred, memory, recalc, single_row, webhook
+from .workloads import bulk, deferred, instructions, memory, recalc, single_row, webhook
 
 BENCH_DIR = server.PGDATA.parent
 # soak.json, receiver.json, ingest.jsonl: the samples of the scripts that measure on their own.
 OWN_SCRIPTS_SAMPLES = server.REPO_ROOT / "bench/results"
-SECTIONS = ("1", "2", "3", "5", "4", "6")  # the order of the workloads (memory before the big recount)
+SECTIONS = ("1", "2", "3", "5", "4", "6", "7")  # the order of the workloads (memory before the big recount;
+# 7 stops the server)
 
 
 def arguments() -> argparse.Namespace:
@@ -128,6 +129,7 @@ def measure(args: argparse.Namespace) -> None:
             "5": lambda: memory.run(p, samples),
             "4": lambda: recalc.run(p, samples, work),
             "6": lambda: deferred.run(p, samples),
+            "7": lambda: instructions.run(p, samples, work),
         }
         for section in SECTIONS:
             if section == "6" and section in args.sections:

@@ -9,6 +9,7 @@ from .markdown import mb, num, secs, table, times
 from .profiles import Profile, from_record
 from .samples import Samples
 from .stats import fastest, highest, median, ratio
+from .workloads import instructions
 
 OPS = ("insert", "update", "delete")
 BULK_LIMIT = {"insert": 1.05, "update": 1.05, "delete": 1.10}
@@ -63,6 +64,7 @@ class Report:
             self.recalc_section(),
             self.memory_section(),
             deferred_report.section(self.s, self.p, self.judge),
+            self.instructions_section(),
             self.correctness(),
             self.target_section(),
             self.soak_section(),
@@ -92,7 +94,7 @@ from the `full` profile.**"""
 ## How to run
 
 ```sh
-scripts/bench                     # profile full: writes bench/results/full/ and BENCHMARKS.md (about 25 min on 2 cores)
+scripts/bench                     # profile full: writes bench/results/full/ and BENCHMARKS.md (about 40 min on 2 cores)
 scripts/bench --profile medium    # smaller sizes, a few minutes
 scripts/bench --quick             # profile small: checks the harness in a couple of minutes
 scripts/bench --render            # BENCHMARKS.md again from bench/results/ (full/, soak.json, receiver.json, ingest.jsonl)
@@ -457,6 +459,31 @@ tuplestores, the extension's state) sampled every 50 ms from `/proc/<pid>/status
 {table(["UPDATE of", "variant", "time", "VmHWM", "peak RssAnon"], rows)}
 
 The full UPDATE with campaign_counters took {times(full)} the time of the one without."""
+
+    def instructions_section(self) -> str | None:
+        counts = {v: self.s.one("instructions", variant=v) for v in instructions.VARIANTS}
+        if all(c is None for c in counts.values()):
+            return None
+        none, floor = counts["none"], counts["floor"]
+        rows = [
+            [v, "-" if c is None else f"{c:,.0f}", times(ratio(c, none)), times(ratio(c, floor))]
+            for v, c in counts.items()
+        ]
+        short, long = instructions.RUNS
+        # Workload 7 can be measured into an existing run (scripts/bench --sections 7, then its samples added).
+        alone = self.run.get("instructions_measured")
+        when = f" Measured on its own, with the same build, on {alone}." if alone else ""
+        return f"""## 7. Instructions per single-row transaction (callgrind)
+
+The CPU cost that workload 2's throughput measures through the noise of a shared machine, counted
+instead: workload 2's statement (`update.sql`; `floor.sql` for floor) prepared and executed once per
+transaction in a single-user backend under `valgrind --tool=callgrind` ({", ".join(instructions.SINGLE_USER_SETTINGS)}),
+on the same data; the count of a run of {long} transactions less that of a run of {short}, per transaction.
+Repeatable to a fraction of a percent for the same build and data.{when} For `deferred` this is the
+statement's own cost: the fold that later moves its change into the campaign row (and the vacuum of the
+delta rows it deletes) is not in it.
+
+{table(["variant", "instructions per transaction", "/ none", "/ floor"], rows)}"""
 
     def correctness(self) -> str:
         rows = [[r["context"], r["variant"], r["value"]] for r in self.s.records if r["kind"] == "check"]
