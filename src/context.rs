@@ -217,28 +217,12 @@ pub fn require_owner(relation: pg_sys::Oid, action: &str) -> Result<()> {
     Ok(())
 }
 
-/// Requires that the current user may SELECT from `relation`.
-pub fn require_select(relation: pg_sys::Oid) -> Result<()> {
-    let may_select: bool = about_relation(
-        "SELECT pg_catalog.has_table_privilege($1::pg_catalog.regclass, 'SELECT')",
-        relation,
-    )?;
-    if !may_select {
-        return Err(Error::new(
-            PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
-            format!("permission denied for table {}", qualified_name(relation)?),
-        ));
-    }
-    Ok(())
-}
-
-/// Requires that the current user may UPDATE `relation`.
-pub fn require_update(relation: pg_sys::Oid) -> Result<()> {
-    let may_update: bool = about_relation(
-        "SELECT pg_catalog.has_table_privilege($1::pg_catalog.regclass, 'UPDATE')",
-        relation,
-    )?;
-    if !may_update {
+/// Requires that the current user holds `privilege` (SELECT, UPDATE, ...) on `relation`.
+pub fn require_privilege(relation: pg_sys::Oid, privilege: &'static str) -> Result<()> {
+    let query =
+        format!("SELECT pg_catalog.has_table_privilege($1::pg_catalog.regclass, '{privilege}')");
+    let granted: bool = about_relation(&query, relation)?;
+    if !granted {
         return Err(Error::new(
             PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
             format!("permission denied for table {}", qualified_name(relation)?),

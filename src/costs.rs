@@ -2,7 +2,7 @@
 
 use crate::apply::timestamp_datum;
 use crate::attachment::{chosen_attachment, Attachment, Lookup};
-use crate::context::{as_extension_owner, pinned, require_select, select_one};
+use crate::context::{as_extension_owner, pinned, require_privilege, select_one};
 use crate::error::{or_raise, Error, Result};
 use crate::pricing::{first_per_message, Pricing};
 use crate::status::PgTimestamp;
@@ -73,8 +73,8 @@ type CostRow = (Text, Text, Text, Option<bool>, i64);
 fn costs(campaign_id: Option<&str>, campaigns: Option<pg_sys::Oid>) -> Result<Vec<CostRow>> {
     pinned(|| {
         let attachment = chosen_attachment(campaigns, Lookup::Campaigns)?;
-        require_select(attachment.campaigns)?;
-        require_select(attachment.recipients)?;
+        require_privilege(attachment.campaigns, "SELECT")?;
+        require_privilege(attachment.recipients, "SELECT")?;
         if let Some(id) = campaign_id {
             let exists = Spi::get_one_with_args::<bool>(
                 &format!(

@@ -125,15 +125,7 @@ pub fn count_new_campaigns(
         let rows = as_role(attachment.recipients_owner, || {
             snapshot.rows(&count, &[attachment.key_family.array_datum(&keys)])
         })?;
-        if attachment.schema_has_modes {
-            let ids: Vec<String> = keys.iter().map(CampaignKey::to_string).collect();
-            as_role(attachment.extension_owner, || {
-                snapshot.rows(
-                    Attachment::forget_pending_query(),
-                    &[attachment.campaigns.into(), ids.into()],
-                )
-            })?;
-        }
+        attachment.forget_pending_in(&snapshot, keys.iter())?;
         drop(snapshot);
         let groups = rows
             .iter()

@@ -12,12 +12,12 @@
 
 use crate::attachment::{attached_root, attachment_of, chosen_attachment, Attachment, Lookup};
 use crate::context::{
-    as_extension_owner, as_role, pinned, qualified_name, require_owner, require_update, required,
+    as_extension_owner, as_role, pinned, qualified_name, require_owner, require_privilege, required,
 };
 use crate::counters::{CampaignKey, Counters, COUNTER_COLUMNS};
 use crate::error::{or_raise, Error, Result};
 use crate::mode::Mode;
-use crate::snapshot::select_text_in_active_snapshot;
+use crate::snapshot::{select_text_in_active_snapshot, LatestSnapshot};
 use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
 use pgrx::spi::{OwnedPreparedStatement, SpiClient};
@@ -149,9 +149,33 @@ impl Attachment {
 
     /// The SQL that deletes the pending changes of the campaign ids in `$2` (text[]) for this
     /// attachment's campaigns table in `$1` (oid): for a recount that replaces them.
-    pub fn forget_pending_query() -> &'static str {
+    fn forget_pending_query() -> &'static str {
         "DELETE FROM campaign_counters.pending_changes
           WHERE campaigns = $1::pg_catalog.regclass AND campaign_id = ANY($2::text[])"
+    }
+
+    /// Deletes the pending changes of `ids` in `snapshot`, the snapshot of the recount that
+    /// replaces them: a deferred writer that commits meanwhile is in both or in neither. Nothing
+    /// to do on a schema without modes.
+    pub fn forget_pending_in<'k>(
+        &self,
+        snapshot: &LatestSnapshot,
+        ids: impl Iterator<Item = &'k CampaignKey>,
+    ) -> Result<()> {
+        if !self.schema_has_modes {
+            return Ok(());
+        }
+        let ids: Vec<String> = ids.map(CampaignKey::to_string).collect();
+        if ids.is_empty() {
+            return Ok(());
+        }
+        as_role(self.extension_owner, || {
+            snapshot.rows(
+                Self::forget_pending_query(),
+                &[self.campaigns.into(), ids.into()],
+            )
+        })?;
+        Ok(())
     }
 }
 
@@ -268,10 +292,11 @@ pub fn attachments_to_maintain(
 ) -> Result<Vec<std::rc::Rc<Attachment>>> {
     if table.is_some() {
         let attachment = chosen_attachment(table, lookup)?;
-        require_update(match lookup {
+        let table = match lookup {
             Lookup::Recipients => attachment.recipients,
             Lookup::Campaigns => attachment.campaigns,
-        })?;
+        };
+        require_privilege(table, "UPDATE")?;
         return Ok(vec![attachment]);
     }
     let column = match lookup {

@@ -162,15 +162,7 @@ pub fn repair(attachment: &Attachment, campaign_id: Option<&str>, acting: Acting
         let rows = as_owner(acting, attachment.recipients_owner, || {
             snapshot.rows(&count, &arguments)
         })?;
-        if attachment.schema_has_modes && !stored.is_empty() {
-            let ids: Vec<String> = stored.iter().map(|(id, _)| id.to_string()).collect();
-            as_role(attachment.extension_owner, || {
-                snapshot.rows(
-                    Attachment::forget_pending_query(),
-                    &[attachment.campaigns.into(), ids.into()],
-                )
-            })?;
-        }
+        attachment.forget_pending_in(&snapshot, stored.iter().map(|(id, _)| id))?;
         drop(snapshot);
         let (mut groups, mut uncounted) = (Vec::new(), 0);
         for row in &rows {

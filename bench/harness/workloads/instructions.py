@@ -63,10 +63,8 @@ def run(profile: Profile, samples: Samples, work: Path) -> None:
     work = work / "callgrind"
     work.mkdir(exist_ok=True)
     work.chmod(0o777)  # the backend, run as postgres, writes its callgrind output here
-    statements = {
-        "floor": prepared(server.BENCH_SRC / "pgbench/floor.sql"),
-        "other": prepared(server.BENCH_SRC / "pgbench/update.sql"),
-    }
+    floor_step = prepared(server.BENCH_SRC / "pgbench/floor.sql")
+    update_step = prepared(server.BENCH_SRC / "pgbench/update.sql")
     first = 1
     for variant in VARIANTS:
         single_user(
@@ -75,12 +73,12 @@ def run(profile: Profile, samples: Samples, work: Path) -> None:
             f"SELECT bench.use_variant('{variant}');\nVACUUM (ANALYZE) campaign_recipients, marketing_campaigns;\n",
             callgrind=False,
         )
+        prepare = floor_step if variant == "floor" else update_step
         counts = []
         for transactions in RUNS:
             recipients = range(first, first + transactions)
             first += transactions
             body = "\n".join(f"EXECUTE step({n % p.recipients + 1});" for n in recipients)
-            prepare = statements["floor" if variant == "floor" else "other"]
             counts.append(single_user(work, f"{variant}-{transactions}", f"{prepare}\n{body}\n", callgrind=True))
         per_transaction = (counts[1] - counts[0]) / (RUNS[1] - RUNS[0])
         samples.add("instructions", per_transaction, variant=variant)
